@@ -1,1 +1,20 @@
-//! placeholder
+//! The sandbox: a local Coupa for coupa-sync's tests and for its users' own pipelines.
+//!
+//! It is a second implementation of Coupa's documented behaviour (users API, OAuth2 client credentials,
+//! the legacy API key, rate limits), plus what a test needs that Coupa does not offer: seeded faults and
+//! an access log. `app()` builds the whole HTTP service; `Sandbox::serve` binds it to a listener.
+
+mod access_log;
+mod auth;
+mod config;
+mod error;
+mod faults;
+mod ratelimit;
+mod reference;
+mod server;
+mod store;
+mod users;
+
+pub use config::{ClientCredentials, FaultConfig, RateLimit, SandboxConfig};
+pub use error::{ApiError, SandboxError};
+pub use server::{Running, Sandbox, app};

@@ -18,7 +18,10 @@ pub fn decode_value(format: Format, body: &[u8], root: &str) -> Result<Value, Wi
         Format::Xml => {
             let (found, value) = xml::read(body)?;
             if found != root {
-                return Err(WireError::UnexpectedRoot { expected: root.to_string(), found });
+                return Err(WireError::UnexpectedRoot {
+                    expected: root.to_string(),
+                    found,
+                });
             }
             Ok(value)
         }
@@ -35,7 +38,11 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, WireError> {
 }
 
 /// Decodes one record whose XML root is `root` (`user`).
-pub fn decode<T: DeserializeOwned>(format: Format, body: &[u8], root: &str) -> Result<T, WireError> {
+pub fn decode<T: DeserializeOwned>(
+    format: Format,
+    body: &[u8],
+    root: &str,
+) -> Result<T, WireError> {
     from_value(decode_value(format, body, root)?)
 }
 
@@ -57,7 +64,11 @@ pub fn decode_list<T: DeserializeOwned>(
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// Encodes a value as a document whose XML root is `root`.

@@ -24,7 +24,10 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(v) => Err(D::Error::custom(format!("expected text, found {}", kind(&v)))),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected text, found {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -44,7 +47,10 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
         Some(Value::String(s)) => parse_bool(&s)
             .map(Some)
             .ok_or_else(|| D::Error::custom(format!("expected true or false, found {s:?}"))),
-        Some(v) => Err(D::Error::custom(format!("expected a boolean, found {}", kind(&v)))),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected a boolean, found {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -61,7 +67,10 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             .parse()
             .map(Some)
             .map_err(|_| D::Error::custom(format!("expected a whole number, found {s:?}"))),
-        Some(v) => Err(D::Error::custom(format!("expected a number, found {}", kind(&v)))),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected a number, found {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -73,8 +82,13 @@ pub fn opt_datetime<'de, D: Deserializer<'de>>(
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
             .map(Some)
-            .map_err(|e| D::Error::custom(format!("expected an ISO-8601 date-time, found {s:?}: {e}"))),
-        Some(v) => Err(D::Error::custom(format!("expected a date-time, found {}", kind(&v)))),
+            .map_err(|e| {
+                D::Error::custom(format!("expected an ISO-8601 date-time, found {s:?}: {e}"))
+            }),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected a date-time, found {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -85,8 +99,13 @@ pub fn opt_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(v @ Value::Object(_)) => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
-        Some(v) => Err(D::Error::custom(format!("expected an element with children, found {}", kind(&v)))),
+        Some(v @ Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected an element with children, found {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -104,7 +123,12 @@ pub fn opt_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(
             Some((_, one)) => vec![one],
             None => Vec::new(),
         },
-        Some(v) => return Err(D::Error::custom(format!("expected a list, found {}", kind(&v)))),
+        Some(v) => {
+            return Err(D::Error::custom(format!(
+                "expected a list, found {}",
+                kind(&v)
+            )));
+        }
     };
     items
         .into_iter()
@@ -124,6 +148,9 @@ pub fn opt_map<'de, D: Deserializer<'de>>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(serde_json::Map::new())),
         Some(Value::Object(map)) => Ok(Some(map)),
-        Some(v) => Err(D::Error::custom(format!("expected named fields, found {}", kind(&v)))),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected named fields, found {}",
+            kind(&v)
+        ))),
     }
 }

@@ -14,7 +14,9 @@ pub struct ErrorsBody {
 
 impl ErrorsBody {
     pub fn new(messages: impl IntoIterator<Item = impl Into<String>>) -> ErrorsBody {
-        ErrorsBody { messages: messages.into_iter().map(Into::into).collect() }
+        ErrorsBody {
+            messages: messages.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// True for the XML "No results match your search criteria." answer to a query.
@@ -27,7 +29,8 @@ impl ErrorsBody {
     pub fn encode(&self, format: Format, resource: &str) -> Vec<u8> {
         match format {
             Format::Xml => {
-                let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<errors>\n");
+                let mut out =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<errors>\n");
                 for m in &self.messages {
                     // "]]>" cannot appear inside CDATA; split it across two sections.
                     let m = m.replace("]]>", "]]]]><![CDATA[>");
@@ -36,7 +39,9 @@ impl ErrorsBody {
                 out.push_str("</errors>\n");
                 out.into_bytes()
             }
-            Format::Json => json!({ "errors": { resource: self.messages } }).to_string().into_bytes(),
+            Format::Json => json!({ "errors": { resource: self.messages } })
+                .to_string()
+                .into_bytes(),
         }
     }
 
@@ -46,17 +51,23 @@ impl ErrorsBody {
             Format::Xml => {
                 let (root, value) = xml::read(body)?;
                 if root != "errors" {
-                    return Err(WireError::UnexpectedRoot { expected: "errors".into(), found: root });
+                    return Err(WireError::UnexpectedRoot {
+                        expected: "errors".into(),
+                        found: root,
+                    });
                 }
                 value
             }
             Format::Json => {
-                let v: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+                let v: Value =
+                    serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
                 match v {
-                    Value::Object(mut map) => map.remove("errors").ok_or_else(|| WireError::Field {
-                        path: "errors".into(),
-                        message: "missing".into(),
-                    })?,
+                    Value::Object(mut map) => {
+                        map.remove("errors").ok_or_else(|| WireError::Field {
+                            path: "errors".into(),
+                            message: "missing".into(),
+                        })?
+                    }
                     other => other,
                 }
             }

@@ -83,13 +83,21 @@ pub struct Condition {
 
 impl Condition {
     pub fn new(path: &str, op: Op, value: impl Into<String>) -> Condition {
-        Condition { path: path.split('.').map(normalize).collect(), op, value: value.into() }
+        Condition {
+            path: path.split('.').map(normalize).collect(),
+            op,
+            value: value.into(),
+        }
     }
 
     /// `path[in]=a,b,c`. Values are joined as given: a value holding a comma cannot be expressed,
     /// which callers must check (see [`Condition::in_list_allows`]).
     pub fn in_list<S: AsRef<str>>(path: &str, values: &[S]) -> Condition {
-        let joined = values.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",");
+        let joined = values
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(",");
         Condition::new(path, Op::In, joined)
     }
 
@@ -133,9 +141,13 @@ impl ReturnObject {
     }
 
     pub fn from_name(name: &str) -> Option<ReturnObject> {
-        [ReturnObject::Limited, ReturnObject::Shallow, ReturnObject::None]
-            .into_iter()
-            .find(|r| r.name() == name)
+        [
+            ReturnObject::Limited,
+            ReturnObject::Shallow,
+            ReturnObject::None,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
     }
 }
 
@@ -160,7 +172,10 @@ pub fn normalize(name: &str) -> String {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn enc(value: &str) -> String {
@@ -240,7 +255,11 @@ impl Query {
             param(&mut out, "order_by", o.replace('-', "_"));
         }
         if let Some(d) = self.dir {
-            param(&mut out, "dir", if d == Dir::Asc { "asc" } else { "desc" }.into());
+            param(
+                &mut out,
+                "dir",
+                if d == Dir::Asc { "asc" } else { "desc" }.into(),
+            );
         }
         if let Some(l) = self.limit {
             param(&mut out, "limit", l.to_string());
@@ -268,11 +287,21 @@ impl Query {
             let value = value.into_owned();
             let err = |m: String| WireError::Query(m);
             match key.as_ref() {
-                "limit" => q.limit = Some(value.parse().map_err(|_| err(format!("limit must be a whole number, found {value:?}")))?),
-                "offset" => q.offset = Some(value.parse().map_err(|_| err(format!("offset must be a whole number, found {value:?}")))?),
+                "limit" => {
+                    q.limit = Some(value.parse().map_err(|_| {
+                        err(format!("limit must be a whole number, found {value:?}"))
+                    })?)
+                }
+                "offset" => {
+                    q.offset = Some(value.parse().map_err(|_| {
+                        err(format!("offset must be a whole number, found {value:?}"))
+                    })?)
+                }
                 "order_by" => {
                     if !valid_name(&value) {
-                        return Err(err(format!("order_by must name an attribute, found {value:?}")));
+                        return Err(err(format!(
+                            "order_by must name an attribute, found {value:?}"
+                        )));
                     }
                     q.order_by = Some(normalize(&value));
                 }
@@ -285,7 +314,9 @@ impl Query {
                 }
                 "return_object" => {
                     q.return_object = Some(ReturnObject::from_name(&value).ok_or_else(|| {
-                        err(format!("return_object must be limited, shallow or none, found {value:?}"))
+                        err(format!(
+                            "return_object must be limited, shallow or none, found {value:?}"
+                        ))
                     })?)
                 }
                 "fields" => {
@@ -310,7 +341,9 @@ fn parse_condition(key: &str, value: String) -> Result<Condition, WireError> {
         None => (key, ""),
     };
     if !valid_name(head) {
-        return Err(WireError::Query(format!("{key:?} is not an attribute name")));
+        return Err(WireError::Query(format!(
+            "{key:?} is not an attribute name"
+        )));
     }
     let mut parts = vec![normalize(head)];
     while !rest.is_empty() {
@@ -331,11 +364,17 @@ fn parse_condition(key: &str, value: String) -> Result<Condition, WireError> {
     };
     for p in parts.iter_mut().skip(1) {
         if !valid_name(p) {
-            return Err(WireError::Query(format!("unknown operator or attribute [{p}] in {key:?}")));
+            return Err(WireError::Query(format!(
+                "unknown operator or attribute [{p}] in {key:?}"
+            )));
         }
         *p = normalize(p);
     }
-    Ok(Condition { path: parts, op, value })
+    Ok(Condition {
+        path: parts,
+        op,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -384,7 +423,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax() {
-        for bad in ["limit=x", "dir=up", "login[=x", "return_object=all", "fields=1", "lo%20gin=x", "login[bogus!]=x"] {
+        for bad in [
+            "limit=x",
+            "dir=up",
+            "login[=x",
+            "return_object=all",
+            "fields=1",
+            "lo%20gin=x",
+            "login[bogus!]=x",
+        ] {
             assert!(Query::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,13 @@ use serde_json::{Map, Value};
 const MAX_DEPTH: usize = 32;
 
 /// Elements whose text is a date-time (`type="dateTime"`).
-const DATETIME_KEYS: &[&str] = &["created-at", "updated-at", "start-time", "end-time", "last-login"];
+const DATETIME_KEYS: &[&str] = &[
+    "created-at",
+    "updated-at",
+    "start-time",
+    "end-time",
+    "last-login",
+];
 /// Elements whose text is a decimal (`type="decimal"`); JSON carries them as strings.
 const DECIMAL_KEYS: &[&str] = &["amount"];
 /// Elements Coupa marks `type="symbol"`.
@@ -47,14 +53,22 @@ impl Node {
         let mut nil = false;
         for attr in start.attributes() {
             let attr = attr.map_err(|e| xml_err(reader, e.to_string()))?;
-            let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| xml_err(reader, e.to_string()))?;
+            let value = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| xml_err(reader, e.to_string()))?;
             match attr.key.as_ref() {
                 "type" => typ = Some(value.into_owned()),
                 "nil" => nil = value == "true",
                 _ => {}
             }
         }
-        Ok(Node { name, typ, nil, text: String::new(), children: Vec::new() })
+        Ok(Node {
+            name,
+            typ,
+            nil,
+            text: String::new(),
+            children: Vec::new(),
+        })
     }
 
     fn close(self) -> Result<Value, WireError> {
@@ -63,7 +77,9 @@ impl Node {
         }
         let is_array = self.typ.as_deref() == Some("array");
         if is_array || self.looks_like_collection() {
-            return Ok(Value::Array(self.children.into_iter().map(|(_, v)| v).collect()));
+            return Ok(Value::Array(
+                self.children.into_iter().map(|(_, v)| v).collect(),
+            ));
         }
         if !self.children.is_empty() {
             let mut map = Map::new();
@@ -89,10 +105,12 @@ impl Node {
                 if t.is_empty() {
                     return Ok(Value::Null);
                 }
-                t.parse::<i64>().map(Value::from).map_err(|_| WireError::Field {
-                    path: self.name.clone(),
-                    message: format!("expected a whole number, found {t:?}"),
-                })
+                t.parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| WireError::Field {
+                        path: self.name.clone(),
+                        message: format!("expected a whole number, found {t:?}"),
+                    })
             }
             Some("boolean") => match crate::de::parse_bool(&text) {
                 Some(b) => Ok(Value::Bool(b)),
@@ -109,13 +127,18 @@ impl Node {
 
     /// `<roles><role>…</role></roles>` sent without `type="array"`, as Coupa's own samples do.
     fn looks_like_collection(&self) -> bool {
-        let Some((first, _)) = self.children.first() else { return false };
+        let Some((first, _)) = self.children.first() else {
+            return false;
+        };
         *first == singular(&self.name) && self.children.iter().all(|(k, _)| k == first)
     }
 }
 
 fn xml_err(reader: &Reader<&[u8]>, message: String) -> WireError {
-    WireError::Xml { position: reader.error_position().max(reader.buffer_position()), message }
+    WireError::Xml {
+        position: reader.error_position().max(reader.buffer_position()),
+        message,
+    }
 }
 
 /// Reads an XML document into its root element's name and value.
@@ -128,14 +151,19 @@ pub fn read(body: &[u8]) -> Result<(String, Value), WireError> {
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<(String, Value)> = None;
     loop {
-        let event = reader.read_event().map_err(|e| xml_err(&reader, e.to_string()))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| xml_err(&reader, e.to_string()))?;
         match event {
             Event::Start(start) => {
                 if root.is_some() {
                     return Err(xml_err(&reader, "content after the root element".into()));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(xml_err(&reader, format!("nesting deeper than {MAX_DEPTH} elements")));
+                    return Err(xml_err(
+                        &reader,
+                        format!("nesting deeper than {MAX_DEPTH} elements"),
+                    ));
                 }
                 stack.push(Node::open(&start, &reader)?);
             }
@@ -144,7 +172,9 @@ pub fn read(body: &[u8]) -> Result<(String, Value), WireError> {
                 finish(node, &mut stack, &mut root, &reader)?;
             }
             Event::End(_) => {
-                let node = stack.pop().ok_or_else(|| xml_err(&reader, "unexpected end tag".into()))?;
+                let node = stack
+                    .pop()
+                    .ok_or_else(|| xml_err(&reader, "unexpected end tag".into()))?;
                 finish(node, &mut stack, &mut root, &reader)?;
             }
             Event::Text(t) => match stack.last_mut() {
@@ -158,9 +188,15 @@ pub fn read(body: &[u8]) -> Result<(String, Value), WireError> {
             },
             Event::GeneralRef(r) => {
                 let Some(node) = stack.last_mut() else {
-                    return Err(xml_err(&reader, "entity reference outside the root element".into()));
+                    return Err(xml_err(
+                        &reader,
+                        "entity reference outside the root element".into(),
+                    ));
                 };
-                let ch = match r.resolve_char_ref().map_err(|e| xml_err(&reader, e.to_string()))? {
+                let ch = match r
+                    .resolve_char_ref()
+                    .map_err(|e| xml_err(&reader, e.to_string()))?
+                {
                     Some(ch) => ch,
                     None => match r.as_ref() {
                         "lt" => '<',
@@ -180,7 +216,10 @@ pub fn read(body: &[u8]) -> Result<(String, Value), WireError> {
         }
     }
     if !stack.is_empty() {
-        return Err(xml_err(&reader, "the document ends inside an element".into()));
+        return Err(xml_err(
+            &reader,
+            "the document ends inside an element".into(),
+        ));
     }
     root.ok_or(WireError::Empty("XML"))
 }
@@ -195,7 +234,11 @@ fn finish(
     let value = node.close().map_err(|e| match e {
         WireError::Field { path, message } => {
             let prefix: Vec<&str> = stack.iter().skip(1).map(|n| n.name.as_str()).collect();
-            let path = if prefix.is_empty() { path } else { format!("{}.{path}", prefix.join(".")) };
+            let path = if prefix.is_empty() {
+                path
+            } else {
+                format!("{}.{path}", prefix.join("."))
+            };
             WireError::Field { path, message }
         }
         other => other,
@@ -222,9 +265,18 @@ fn write_element(out: &mut String, name: &str, value: &Value) {
     let name = name.as_str();
     match value {
         Value::Null => push_tag(out, name, " nil=\"true\"", None),
-        Value::Bool(b) => push_tag(out, name, " type=\"boolean\"", Some(if *b { "true" } else { "false" })),
+        Value::Bool(b) => push_tag(
+            out,
+            name,
+            " type=\"boolean\"",
+            Some(if *b { "true" } else { "false" }),
+        ),
         Value::Number(n) => {
-            let typ = if n.is_f64() { " type=\"decimal\"" } else { " type=\"integer\"" };
+            let typ = if n.is_f64() {
+                " type=\"decimal\""
+            } else {
+                " type=\"integer\""
+            };
             push_tag(out, name, typ, Some(&n.to_string()));
         }
         Value::String(s) => {
@@ -237,7 +289,12 @@ fn write_element(out: &mut String, name: &str, value: &Value) {
             } else {
                 ""
             };
-            push_tag(out, name, typ, Some(&quick_xml::escape::escape(strip_invalid(s).as_ref())));
+            push_tag(
+                out,
+                name,
+                typ,
+                Some(&quick_xml::escape::escape(strip_invalid(s).as_ref())),
+            );
         }
         Value::Array(items) => {
             if items.is_empty() {
@@ -274,8 +331,14 @@ fn push_tag(out: &mut String, name: &str, attrs: &str, text: Option<&str>) {
 
 /// Characters XML 1.0 cannot carry at all are dropped rather than producing a document no parser reads.
 fn strip_invalid(s: &str) -> std::borrow::Cow<'_, str> {
-    let ok = |c: char| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
-    if s.chars().all(ok) { s.into() } else { s.chars().filter(|c| ok(*c)).collect::<String>().into() }
+    let ok = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+    };
+    if s.chars().all(ok) {
+        s.into()
+    } else {
+        s.chars().filter(|c| ok(*c)).collect::<String>().into()
+    }
 }
 
 /// A key that is not a valid XML name (a custom field called `2nd cost center`) is written with its
@@ -283,7 +346,13 @@ fn strip_invalid(s: &str) -> std::borrow::Cow<'_, str> {
 fn element_name(key: &str) -> String {
     let mut name: String = key
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
         name.insert(0, '_');
@@ -324,13 +393,22 @@ mod tests {
             "requisition-approval-limit": {"amount": "10.00"}});
         let xml = write("user", &v);
         assert!(xml.contains(r#"<created-at type="dateTime">"#), "{xml}");
-        assert!(xml.contains(r#"<amount type="decimal">10.00</amount>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<amount type="decimal">10.00</amount>"#),
+            "{xml}"
+        );
         assert_eq!(read(xml.as_bytes()).unwrap(), ("user".to_string(), v));
     }
 
     #[test]
     fn malformed_documents_are_errors() {
-        for bad in [&b"<user><login>x</user>"[..], b"<user>", b"", b"<a/><b/>", b"<user>&nope;</user>"] {
+        for bad in [
+            &b"<user><login>x</user>"[..],
+            b"<user>",
+            b"",
+            b"<a/><b/>",
+            b"<user>&nope;</user>",
+        ] {
             assert!(read(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
@@ -339,7 +417,11 @@ mod tests {
 
     #[test]
     fn bad_integer_names_the_field() {
-        let err = read(br#"<user><manager><id type="integer">x</id></manager></user>"#).unwrap_err();
-        assert_eq!(err.to_string(), r#"field `manager.id`: expected a whole number, found "x""#);
+        let err =
+            read(br#"<user><manager><id type="integer">x</id></manager></user>"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"field `manager.id`: expected a whole number, found "x""#
+        );
     }
 }

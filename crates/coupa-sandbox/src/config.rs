@@ -1,0 +1,82 @@
+//! What a sandbox is started with: every `coupa-sync sandbox` flag has a field here.
+
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An OAuth2 client the sandbox accepts at `/oauth2/token`.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub id: String,
+    pub secret: SecretString,
+    /// The scopes this client may be granted. Defaults to every scope the sandbox knows.
+    pub scopes: Vec<String>,
+}
+
+/// The token bucket applied to each client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Sustained requests per second (Coupa: 25).
+    pub per_second: u32,
+    /// Requests that may arrive at once beyond the rate (Coupa: 20).
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> RateLimit {
+        RateLimit {
+            per_second: 25,
+            burst: 20,
+        }
+    }
+}
+
+/// Faults injected into API answers, drawn from a generator seeded with `seed` so a run can be replayed.
+/// Each rate is a probability in 0..=1 per request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    pub seed: u64,
+    /// Answer 500 or 503 (alternately drawn) without running the request.
+    pub error_rate: f64,
+    /// Answer 429 with `Retry-After` without running the request.
+    pub throttle_rate: f64,
+    /// Delay the answer by `slow_by`.
+    pub slow_rate: f64,
+    pub slow_by: Duration,
+    /// Run the request, then drop the connection before the answer: a write lands, its answer is lost.
+    pub drop_rate: f64,
+}
+
+/// Everything a sandbox needs to start.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub clients: Vec<ClientCredentials>,
+    /// Accept `X-COUPA-API-KEY: <key>` (Coupa's deprecated legacy auth) when set.
+    pub api_key: Option<SecretString>,
+    /// Lifetime of an issued access token (Coupa: 86399 s).
+    pub token_ttl: Duration,
+    /// `None` turns rate limiting off.
+    pub rate_limit: Option<RateLimit>,
+    pub faults: FaultConfig,
+    /// One JSON line per request is appended here.
+    pub access_log: Option<PathBuf>,
+    /// Keep state in SQLite in this folder, so it survives a restart. `None`: memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Reference data (departments, content groups, custom fields…) loaded at start.
+    pub reference: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> SandboxConfig {
+        SandboxConfig {
+            clients: Vec::new(),
+            api_key: None,
+            token_ttl: Duration::from_secs(86399),
+            rate_limit: Some(RateLimit::default()),
+            faults: FaultConfig::default(),
+            access_log: None,
+            data_dir: None,
+            reference: None,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The shared state, the HTTP service built from every part, and serving it on a listener.
+
+use crate::{
+    SandboxConfig, SandboxError, access_log, auth, faults, ratelimit, reference, store, users,
+};
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use coupa_wire::Format;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a request handler can reach. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState(pub(crate) Arc<Shared>);
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: SandboxConfig,
+    /// Users and reference data.
+    pub coupa: store::Coupa,
+    pub tokens: auth::Tokens,
+    pub limiter: Option<ratelimit::Limiter>,
+    pub faults: faults::Faults,
+    pub access_log: Option<access_log::AccessLog>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The format the caller asked for with `Accept` (XML when absent, as Coupa).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wants(pub Format);
+
+impl<S: Send + Sync> FromRequestParts<S> for Wants {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Wants, Infallible> {
+        Ok(Wants(wanted_format(parts)))
+    }
+}
+
+pub(crate) fn wanted_format(parts: &Parts) -> Format {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Format::from_media_type)
+        .unwrap_or_default()
+}
+
+/// Builds the whole HTTP service: the API behind auth and the rate limit, the token endpoint beside
+/// them, faults and the access log around everything.
+pub fn app(sandbox: &Sandbox) -> Router {
+    let state = sandbox.state.clone();
+    let api = Router::new()
+        .merge(users::routes())
+        .merge(reference::routes())
+        .layer(from_fn_with_state(state.clone(), ratelimit::layer))
+        .layer(from_fn_with_state(state.clone(), auth::layer));
+    Router::new()
+        .merge(api)
+        .merge(auth::token_routes())
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), faults::layer))
+        .layer(from_fn_with_state(state.clone(), access_log::layer))
+        .with_state(state)
+}
+
+async fn not_found(Wants(format): Wants) -> crate::ApiError {
+    crate::ApiError::new(StatusCode::NOT_FOUND, format, vec!["Not found".into()])
+}
+
+/// A configured sandbox, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub(crate) state: AppState,
+}
+
+impl Sandbox {
+    /// Loads reference data and any saved state.
+    pub async fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let coupa = store::Coupa::open(&config).await?;
+        let access_log = match &config.access_log {
+            Some(path) => Some(access_log::AccessLog::open(path).await?),
+            None => None,
+        };
+        let shared = Shared {
+            tokens: auth::Tokens::new(&config),
+            limiter: config.rate_limit.map(ratelimit::Limiter::new),
+            faults: faults::Faults::new(&config.faults),
+            access_log,
+            coupa,
+            config,
+        };
+        Ok(Sandbox {
+            state: AppState(Arc::new(shared)),
+        })
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.state.config
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let app = app(&self).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        self.state.coupa.close().await;
+        Ok(())
+    }
+
+    /// Binds `addr` (port 0 picks a free one) and serves in a background task.
+    pub async fn spawn(self, addr: &str) -> Result<Running, SandboxError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SandboxError::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(self.serve(listener, shutdown.clone()));
+        Ok(Running {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+}
+
+/// A sandbox serving in the background; dropping it does not stop it, `stop()` does.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), SandboxError>>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:PORT`, the base URL clients use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(self) -> Result<(), SandboxError> {
+        self.shutdown.cancel();
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(SandboxError::Io(std::io::Error::other(e))),
+        }
+    }
+}
