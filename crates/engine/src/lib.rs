@@ -1,0 +1,10 @@
+//! The connector: HR source → desired users → plan against Coupa's users → apply → verify → log and
+//! notify. Data flows one way down that line.
+
+pub mod config;
+pub mod hr;
+pub mod mapping;
+pub mod detect;
+pub mod plan;
+pub mod store;
+pub mod notify;
