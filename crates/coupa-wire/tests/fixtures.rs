@@ -1,6 +1,8 @@
 //! The recorded Coupa payloads in `fixtures/` decode to the values Coupa's documentation describes, and
 //! every one survives decode → encode → decode in both formats.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use coupa_wire::{
     ErrorsBody, Format, NO_RESULTS, Role, User, decode, decode_list, encode, encode_list,
 };

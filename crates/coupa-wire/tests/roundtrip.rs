@@ -1,6 +1,8 @@
 //! Any text a person's record can hold (markup, quotes, ampersands, non-ASCII, CDATA terminators,
 //! surrounding spaces) survives encode → decode in both formats.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use coupa_wire::{Format, User, decode, encode};
 use proptest::prelude::*;
 
@@ -16,7 +18,7 @@ proptest! {
         custom.insert("cost-center".into(), cf.into());
         let user = User {
             login: Some(login),
-            lastname: Some(last.clone()),
+            lastname: Some(last),
             custom_fields: Some(custom),
             ..User::default()
         };
