@@ -10,6 +10,15 @@ need_rust_component() {
 need_rust_component fmt rustfmt
 need_rust_component clippy clippy
 
+# The SFTP tests talk to a real OpenSSH sshd and drive our sandbox with OpenSSH's sftp client.
+if ! command -v sftp >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then
+    echo "== installing openssh-server and openssh-client"
+    export DEBIAN_FRONTEND=noninteractive
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq openssh-server openssh-client >/dev/null
+fi
+
 echo "== rustfmt"
 cargo fmt --all --check
 echo "== clippy"
