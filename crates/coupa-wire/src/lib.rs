@@ -9,6 +9,7 @@ mod codec;
 mod de;
 mod error;
 mod errors_body;
+pub mod flatfile;
 mod format;
 mod password;
 pub mod query;
