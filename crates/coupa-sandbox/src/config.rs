@@ -64,6 +64,9 @@ pub struct SandboxConfig {
     pub data_dir: Option<PathBuf>,
     /// Reference data (departments, content groups, custom fields…) loaded at start.
     pub reference: Option<PathBuf>,
+    /// Run the mailbox's SMTP server on this address (`127.0.0.1:0` picks a port); its messages are
+    /// listed at `/mailbox/messages`. `None`: no mailbox.
+    pub smtp: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +80,7 @@ impl Default for SandboxConfig {
             access_log: None,
             data_dir: None,
             reference: None,
+            smtp: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod error;
 mod faults;
+mod mailbox;
 mod ratelimit;
 mod reference;
 mod server;

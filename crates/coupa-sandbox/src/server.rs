@@ -1,7 +1,8 @@
 //! The shared state, the HTTP service built from every part, and serving it on a listener.
 
 use crate::{
-    SandboxConfig, SandboxError, access_log, auth, faults, ratelimit, reference, store, users,
+    SandboxConfig, SandboxError, access_log, auth, faults, mailbox, ratelimit, reference, store,
+    users,
 };
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -28,6 +29,7 @@ pub(crate) struct Shared {
     pub limiter: Option<ratelimit::Limiter>,
     pub faults: faults::Faults,
     pub access_log: Option<access_log::AccessLog>,
+    pub mailbox: mailbox::Mailbox,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,11 +68,16 @@ pub fn app(sandbox: &Sandbox) -> Router {
         .merge(reference::routes())
         .layer(from_fn_with_state(state.clone(), ratelimit::layer))
         .layer(from_fn_with_state(state.clone(), auth::layer));
-    Router::new()
+    let mut router = Router::new()
         .merge(api)
         .merge(auth::token_routes())
         .fallback(not_found)
-        .layer(from_fn_with_state(state.clone(), faults::layer))
+        .layer(from_fn_with_state(state.clone(), faults::layer));
+    // The mailbox is the sandbox's own test tool, not Coupa: no auth, no faults.
+    if state.config.smtp.is_some() {
+        router = router.merge(mailbox::routes());
+    }
+    router
         .layer(from_fn_with_state(state.clone(), access_log::layer))
         .with_state(state)
 }
@@ -98,6 +105,7 @@ impl Sandbox {
             limiter: config.rate_limit.map(ratelimit::Limiter::new),
             faults: faults::Faults::new(&config.faults),
             access_log,
+            mailbox: mailbox::Mailbox::default(),
             coupa,
             config,
         };
@@ -116,6 +124,34 @@ impl Sandbox {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), SandboxError> {
+        let smtp = self.bind_smtp().await?;
+        self.serve_with_smtp(listener, smtp, shutdown).await
+    }
+
+    /// Binds the mailbox's SMTP listener when the config asks for one.
+    async fn bind_smtp(&self) -> Result<Option<TcpListener>, SandboxError> {
+        let Some(addr) = &self.state.config.smtp else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SandboxError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!(addr = %listener.local_addr()?, "mailbox: SMTP listening");
+        Ok(Some(listener))
+    }
+
+    async fn serve_with_smtp(
+        self,
+        listener: TcpListener,
+        smtp: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SandboxError> {
+        if let Some(smtp) = smtp {
+            tokio::spawn(mailbox::serve(smtp, self.state.clone(), shutdown.clone()));
+        }
         let app = app(&self).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -133,10 +169,13 @@ impl Sandbox {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        let smtp = self.bind_smtp().await?;
+        let smtp_addr = smtp.as_ref().map(TcpListener::local_addr).transpose()?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(self.serve(listener, shutdown.clone()));
+        let task = tokio::spawn(self.serve_with_smtp(listener, smtp, shutdown.clone()));
         Ok(Running {
             addr,
+            smtp_addr,
             shutdown,
             task,
         })
@@ -147,6 +186,8 @@ impl Sandbox {
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where the mailbox's SMTP server listens, when the config asked for one.
+    pub smtp_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), SandboxError>>,
 }
