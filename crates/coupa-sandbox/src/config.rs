@@ -67,6 +67,8 @@ pub struct SandboxConfig {
     /// Run the mailbox's SMTP server on this address (`127.0.0.1:0` picks a port); its messages are
     /// listed at `/mailbox/messages`. `None`: no mailbox.
     pub smtp: Option<String>,
+    /// Run the SFTP server (Coupa's flat-file drop folder). `None`: no SFTP.
+    pub sftp: Option<crate::SftpConfig>,
 }
 
 impl Default for SandboxConfig {
@@ -81,6 +83,7 @@ impl Default for SandboxConfig {
             data_dir: None,
             reference: None,
             smtp: None,
+            sftp: None,
         }
     }
 }

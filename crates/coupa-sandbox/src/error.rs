@@ -69,6 +69,8 @@ pub fn content_type(format: Format) -> &'static str {
 /// A failure to start or run the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("reference file {path}: {message}")]
     Reference { path: String, message: String },
     #[error("data folder {path}: {message}")]

@@ -7,15 +7,19 @@
 mod access_log;
 mod auth;
 mod config;
+mod dropfolder;
 mod error;
 mod faults;
 mod mailbox;
 mod ratelimit;
 mod reference;
 mod server;
+mod sftp;
 mod store;
 mod users;
 
 pub use config::{ClientCredentials, FaultConfig, RateLimit, SandboxConfig};
+pub use dropfolder::{ArchivedFile, DropFolder, DropFolderError, WaitingFile};
 pub use error::{ApiError, SandboxError};
 pub use server::{Running, Sandbox, app};
+pub use sftp::{SftpConfig, SftpEndpoint, SftpUser};

@@ -1,8 +1,8 @@
 //! The shared state, the HTTP service built from every part, and serving it on a listener.
 
 use crate::{
-    SandboxConfig, SandboxError, access_log, auth, faults, mailbox, ratelimit, reference, store,
-    users,
+    SandboxConfig, SandboxError, access_log, auth, faults, mailbox, ratelimit, reference, sftp,
+    store, users,
 };
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub faults: faults::Faults,
     pub access_log: Option<access_log::AccessLog>,
     pub mailbox: mailbox::Mailbox,
+    /// The SFTP server and its drop folder, when the config asks for SFTP.
+    pub sftp: Option<sftp::Sftp>,
 }
 
 impl std::ops::Deref for AppState {
@@ -100,12 +102,17 @@ impl Sandbox {
             Some(path) => Some(access_log::AccessLog::open(path).await?),
             None => None,
         };
+        let sftp = match &config.sftp {
+            Some(sftp) => Some(sftp::Sftp::prepare(sftp, config.data_dir.as_deref())?),
+            None => None,
+        };
         let shared = Shared {
             tokens: auth::Tokens::new(&config),
             limiter: config.rate_limit.map(ratelimit::Limiter::new),
             faults: faults::Faults::new(&config.faults),
             access_log,
             mailbox: mailbox::Mailbox::default(),
+            sftp,
             coupa,
             config,
         };
@@ -118,12 +125,29 @@ impl Sandbox {
         &self.state.config
     }
 
+    /// The SFTP drop folder, when the config asks for SFTP.
+    pub fn drop_folder(&self) -> Option<&crate::DropFolder> {
+        self.state.sftp.as_ref().map(sftp::Sftp::drop_folder)
+    }
+
+    /// Starts the SFTP server in the background when the config asks for one.
+    async fn start_sftp(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<crate::SftpEndpoint>, SandboxError> {
+        match &self.state.sftp {
+            Some(sftp) => sftp.start(shutdown).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Serves on `listener` until `shutdown` is cancelled, then finishes the requests in flight.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), SandboxError> {
+        self.start_sftp(&shutdown).await?;
         let smtp = self.bind_smtp().await?;
         self.serve_with_smtp(listener, smtp, shutdown).await
     }
@@ -172,10 +196,12 @@ impl Sandbox {
         let smtp = self.bind_smtp().await?;
         let smtp_addr = smtp.as_ref().map(TcpListener::local_addr).transpose()?;
         let shutdown = CancellationToken::new();
+        let sftp = self.start_sftp(&shutdown).await?;
         let task = tokio::spawn(self.serve_with_smtp(listener, smtp, shutdown.clone()));
         Ok(Running {
             addr,
             smtp_addr,
+            sftp,
             shutdown,
             task,
         })
@@ -188,6 +214,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Where the mailbox's SMTP server listens, when the config asked for one.
     pub smtp_addr: Option<SocketAddr>,
+    /// Where the SFTP server listens and its host key, when the config asked for one.
+    pub sftp: Option<crate::SftpEndpoint>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), SandboxError>>,
 }
