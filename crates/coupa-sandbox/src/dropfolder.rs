@@ -105,7 +105,7 @@ impl DropFolder {
         std::fs::create_dir_all(root).map_err(failed)?;
         let root = root.canonicalize().map_err(failed)?;
         for folder in [INCOMING_USERS, archive.as_str(), OUTGOING_USERS] {
-            std::fs::create_dir_all(root.join(&folder[1..])).map_err(failed)?;
+            std::fs::create_dir_all(root.join(folder.trim_start_matches('/'))).map_err(failed)?;
         }
         Ok(DropFolder(Arc::new(Tree {
             root,
@@ -414,7 +414,10 @@ mod tests {
     async fn creates_coupas_layout() {
         let folder = folder();
         for path in [INCOMING_USERS, DEFAULT_ARCHIVE, OUTGOING_USERS] {
-            assert!(folder.root().join(&path[1..]).is_dir(), "{path}");
+            assert!(
+                folder.root().join(path.trim_start_matches('/')).is_dir(),
+                "{path}"
+            );
         }
         let other = DropFolder::temporary("/Archive/Incoming/Users").unwrap();
         assert!(other.root().join("Archive/Incoming/Users").is_dir());

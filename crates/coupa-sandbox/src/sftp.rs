@@ -296,13 +296,13 @@ fn host_key(file: Option<&Path>, data_dir: Option<&Path>) -> Result<PrivateKey, 
         return load_host_key(file);
     }
     let Some(dir) = data_dir else {
-        return generate_host_key();
+        return Ok(generate_host_key());
     };
     let kept = dir.join(HOST_KEY_FILE);
     if kept.exists() {
         return load_host_key(&kept);
     }
-    let key = generate_host_key()?;
+    let key = generate_host_key();
     let saved = std::fs::create_dir_all(dir)
         .map_err(|e| e.to_string())
         .and_then(|()| {
@@ -325,10 +325,10 @@ fn load_host_key(file: &Path) -> Result<PrivateKey, SandboxError> {
     })
 }
 
-fn generate_host_key() -> Result<PrivateKey, SandboxError> {
+fn generate_host_key() -> PrivateKey {
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
-    Ok(PrivateKey::from(Ed25519Keypair::from_seed(&seed)))
+    PrivateKey::from(Ed25519Keypair::from_seed(&seed))
 }
 
 /// Hands each new TCP connection its own `Connection`.
@@ -578,7 +578,7 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("host_key");
-        let key = generate_host_key().unwrap();
+        let key = generate_host_key();
         key.write_openssh_file(&key_file, LineEnding::LF).unwrap();
         let config = SftpConfig {
             users: vec![user("a", Some("hunter2"), vec![])],
