@@ -6,20 +6,29 @@
 
 mod access_log;
 mod auth;
+mod body;
+mod changes;
 mod config;
 mod dropfolder;
 mod error;
 mod faults;
 mod mailbox;
+mod persist;
+mod query;
 mod ratelimit;
 mod reference;
+mod render;
+mod seed;
 mod server;
+mod setup;
 mod sftp;
 mod store;
 mod users;
+mod validate;
 
 pub use config::{ClientCredentials, FaultConfig, RateLimit, SandboxConfig};
 pub use dropfolder::{ArchivedFile, DropFolder, DropFolderError, WaitingFile};
 pub use error::{ApiError, SandboxError};
+pub use seed::SeedError;
 pub use server::{Running, Sandbox, app};
 pub use sftp::{SftpConfig, SftpEndpoint, SftpUser};

@@ -1,15 +1,322 @@
-//! Coupa's records held by the sandbox: users and reference data, in memory, optionally kept in SQLite.
+//! Coupa's records held by the sandbox: users and setup records, in memory, optionally kept in SQLite.
+//!
+//! Reads take a short read lock and never wait for I/O. Writes are serialised: a write is checked
+//! against the current state, stored in SQLite (when there is a data folder) and only then applied
+//! in memory, so an answer is sent after its row is stored and a rejected write changes nothing.
 
-use crate::{SandboxConfig, SandboxError};
+use crate::persist::Db;
+use crate::setup::{Setup, SetupRecord, common_currencies, standard_roles};
+use crate::{SandboxConfig, SandboxError, changes};
+use chrono::{DateTime, FixedOffset};
+use coupa_wire::User;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
+/// A user as the sandbox keeps it: own attributes in `user`, associations by id so that they always
+/// show the referenced record as it is now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredUser {
+    pub user: User,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_currency: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_groups: Vec<i64>,
+}
+
+impl StoredUser {
+    pub fn id(&self) -> i64 {
+        self.user.id.unwrap_or_default()
+    }
+
+    pub fn updated_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.user.updated_at
+    }
+}
+
+/// The attributes no two users may share (compared case-insensitively, as Coupa's MySQL does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum UniqueKey {
+    Login,
+    Email,
+    EmployeeNumber,
+    MentionName,
+}
+
+impl UniqueKey {
+    pub const ALL: [UniqueKey; 4] = [
+        UniqueKey::Login,
+        UniqueKey::Email,
+        UniqueKey::EmployeeNumber,
+        UniqueKey::MentionName,
+    ];
+
+    pub fn of(self, user: &User) -> Option<&str> {
+        match self {
+            UniqueKey::Login => user.login.as_deref(),
+            UniqueKey::Email => user.email.as_deref(),
+            UniqueKey::EmployeeNumber => user.employee_number.as_deref(),
+            UniqueKey::MentionName => user.mention_name.as_deref(),
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// The element name (`employee-number`).
+    pub fn element(self) -> &'static str {
+        match self {
+            UniqueKey::Login => "login",
+            UniqueKey::Email => "email",
+            UniqueKey::EmployeeNumber => "employee-number",
+            UniqueKey::MentionName => "mention-name",
+        }
+    }
+
+    pub fn from_element(name: &str) -> Option<UniqueKey> {
+        UniqueKey::ALL.into_iter().find(|k| k.element() == name)
+    }
+}
+
+/// How a text value is compared: case-insensitively.
+pub(crate) fn fold_text(value: &str) -> String {
+    value.to_lowercase()
+}
+
+/// Everything the sandbox holds, as readers see it.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub users: BTreeMap<i64, StoredUser>,
+    pub setup: Setup,
+    /// One index per unique key: folded value → user id.
+    index: HashMap<UniqueKey, HashMap<String, i64>>,
+}
+
+impl State {
+    pub fn user(&self, id: i64) -> Option<&StoredUser> {
+        self.users.get(&id)
+    }
+
+    pub fn find_by(&self, key: UniqueKey, value: &str) -> Option<&StoredUser> {
+        self.index
+            .get(&key)
+            .and_then(|m| m.get(&fold_text(value)))
+            .and_then(|id| self.users.get(id))
+    }
+
+    pub fn next_user_id(&self) -> i64 {
+        self.users.keys().next_back().copied().unwrap_or(0) + 1
+    }
+
+    /// Adds or replaces a user, keeping the indexes in step.
+    fn put_user(&mut self, user: StoredUser) {
+        let id = user.id();
+        if let Some(old) = self.users.get(&id) {
+            for key in UniqueKey::ALL {
+                if let Some(v) = key.of(&old.user) {
+                    let folded = fold_text(v);
+                    let index = self.index.entry(key).or_default();
+                    if index.get(&folded) == Some(&id) {
+                        index.remove(&folded);
+                    }
+                }
+            }
+        }
+        for key in UniqueKey::ALL {
+            if let Some(v) = key.of(&user.user) {
+                self.index.entry(key).or_default().insert(fold_text(v), id);
+            }
+        }
+        self.users.insert(id, user);
+    }
+
+    fn put_setup<T: SetupRecord>(&mut self, record: T) {
+        T::table_mut(&mut self.setup).insert(record);
+    }
+}
+
+/// Why a write was refused.
 #[derive(Debug)]
-pub(crate) struct Coupa {}
+pub(crate) enum Refusal {
+    /// No user has this id.
+    NotFound,
+    /// Coupa's validation messages, all of them.
+    Invalid(Vec<String>),
+    /// The change could not be stored.
+    Storage(String),
+}
+
+/// The sandbox's Coupa: its state and, with a data folder, the database that keeps it.
+#[derive(Debug)]
+pub(crate) struct Coupa {
+    state: RwLock<State>,
+    /// Held for the whole of a write, so checks, storage and the in-memory change happen as one.
+    writer: tokio::sync::Mutex<()>,
+    db: Option<Db>,
+}
 
 impl Coupa {
-    pub async fn open(_config: &SandboxConfig) -> Result<Coupa, SandboxError> {
-        Ok(Coupa {})
+    /// Loads saved state (with `data_dir`), adds the standard roles and currencies, then the reference
+    /// file's records and users.
+    pub async fn open(config: &SandboxConfig) -> Result<Coupa, SandboxError> {
+        let mut state = State::default();
+        let db = match &config.data_dir {
+            Some(dir) => {
+                let db = Db::open(dir).await?;
+                db.load(&mut state).await?;
+                Some(db)
+            }
+            None => None,
+        };
+        let coupa = Coupa {
+            state: RwLock::new(state),
+            writer: tokio::sync::Mutex::new(()),
+            db,
+        };
+        for role in standard_roles() {
+            coupa
+                .ensure_setup(role)
+                .await
+                .map_err(|r| data_error(config, &r))?;
+        }
+        for currency in common_currencies() {
+            coupa
+                .ensure_setup(currency)
+                .await
+                .map_err(|r| data_error(config, &r))?;
+        }
+        coupa.state_mut_sync(|s| s.setup.reporting_currency = Some("USD".into()));
+        if let Some(path) = &config.reference {
+            crate::seed::load_reference_file(&coupa, path).await?;
+        }
+        Ok(coupa)
     }
 
     /// Flushes pending writes before the process ends.
-    pub async fn close(&self) {}
+    pub async fn close(&self) {
+        let _guard = self.writer.lock().await;
+        if let Some(db) = &self.db {
+            db.close().await;
+        }
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_mut_sync(&self, change: impl FnOnce(&mut State)) {
+        change(&mut self.state.write().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Creates a user from a POST body.
+    pub async fn create_user(&self, input: User) -> Result<StoredUser, Refusal> {
+        let _guard = self.writer.lock().await;
+        let created = {
+            let state = self.read();
+            changes::create(&state, input, now()).map_err(Refusal::Invalid)?
+        };
+        self.store_user(created).await
+    }
+
+    /// Applies a PUT/PATCH body to user `id`. A body that changes nothing stores nothing.
+    pub async fn update_user(&self, id: i64, input: User) -> Result<StoredUser, Refusal> {
+        let _guard = self.writer.lock().await;
+        let changed = {
+            let state = self.read();
+            let current = state.user(id).ok_or(Refusal::NotFound)?;
+            match changes::update(&state, current, input, now()).map_err(Refusal::Invalid)? {
+                Some(changed) => changed,
+                None => return Ok(current.clone()),
+            }
+        };
+        self.store_user(changed).await
+    }
+
+    async fn store_user(&self, user: StoredUser) -> Result<StoredUser, Refusal> {
+        if let Some(db) = &self.db {
+            db.save_user(&user).await.map_err(Refusal::Storage)?;
+        }
+        self.state_mut_sync(|s| s.put_user(user.clone()));
+        Ok(user)
+    }
+
+    /// Adds a setup record (a department, a role…) after checking its key.
+    pub async fn add_setup<T: SetupRecord>(&self, mut record: T) -> Result<T, Refusal> {
+        let _guard = self.writer.lock().await;
+        {
+            let state = self.read();
+            changes::check_setup(&state.setup, &record).map_err(Refusal::Invalid)?;
+            record.set_id(T::table(&state.setup).next_id());
+        }
+        self.store_setup(record).await
+    }
+
+    /// Adds a setup record unless one with its key exists; returns false when it did.
+    pub async fn ensure_setup<T: SetupRecord>(&self, record: T) -> Result<bool, Refusal> {
+        let known = record
+            .key()
+            .is_some_and(|k| T::table(&self.read().setup).find(k).is_some());
+        if known {
+            return Ok(false);
+        }
+        self.add_setup(record).await.map(|_| true)
+    }
+
+    async fn store_setup<T: SetupRecord>(&self, record: T) -> Result<T, Refusal> {
+        if let Some(db) = &self.db {
+            db.save_setup(&record).await.map_err(Refusal::Storage)?;
+        }
+        self.state_mut_sync(|s| s.put_setup(record.clone()));
+        Ok(record)
+    }
+
+    /// Sets the currency new users get when they name none.
+    pub fn set_reporting_currency(&self, code: String) {
+        self.state_mut_sync(|s| s.setup.reporting_currency = Some(code));
+    }
+}
+
+impl State {
+    /// Loads one saved user (from the database, at open).
+    pub(crate) fn restore_user(&mut self, user: StoredUser) {
+        self.put_user(user);
+    }
+
+    /// Loads one saved setup record (from the database, at open).
+    pub(crate) fn restore_setup<T: SetupRecord>(&mut self, record: T) {
+        self.put_setup(record);
+    }
+}
+
+fn data_error(config: &SandboxConfig, refusal: &Refusal) -> SandboxError {
+    SandboxError::Data {
+        path: config
+            .data_dir
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(memory)".into()),
+        message: refusal.to_string(),
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotFound => f.write_str("no such record"),
+            Refusal::Invalid(messages) => f.write_str(&messages.join("; ")),
+            Refusal::Storage(message) => write!(f, "could not store the change: {message}"),
+        }
+    }
+}
+
+/// The current time at Coupa's precision (whole seconds).
+fn now() -> DateTime<FixedOffset> {
+    let now = chrono::Utc::now().fixed_offset();
+    DateTime::from_timestamp(now.timestamp(), 0)
+        .map(|d| d.fixed_offset())
+        .unwrap_or(now)
 }
