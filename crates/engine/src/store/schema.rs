@@ -1,0 +1,66 @@
+//! The store's schema as plain SQL migrations, applied in order at open; `schema_version` records the
+//! last one applied. Portable SQL: a PostgreSQL backend swaps `INTEGER PRIMARY KEY` for an identity
+//! column and keeps the rest. Never edit a migration once released; add the next one.
+
+/// Migration `n` (1-based) brings the schema from version `n - 1` to `n`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: runs, changes, calls, applied state.
+    "
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        mode TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        people INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        deactivated INTEGER NOT NULL DEFAULT 0,
+        reactivated INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        hr_key TEXT NOT NULL,
+        login TEXT,
+        coupa_id INTEGER,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        has_problem INTEGER NOT NULL,
+        fields TEXT NOT NULL,
+        errors TEXT NOT NULL,
+        technical_error TEXT
+    );
+    CREATE INDEX changes_by_run ON changes (run_id, has_problem);
+    CREATE INDEX changes_by_person ON changes (hr_key);
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        hr_key TEXT,
+        at TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER,
+        duration_ms INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        rate_wait_ms INTEGER NOT NULL,
+        request_body TEXT,
+        response_body TEXT,
+        coupa_errors TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX calls_by_run ON calls (run_id);
+    CREATE INDEX calls_by_person ON calls (hr_key);
+    CREATE TABLE applied (
+        hr_key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        coupa_id INTEGER,
+        updated_at TEXT NOT NULL
+    );
+    ",
+];

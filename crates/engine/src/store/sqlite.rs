@@ -1,0 +1,600 @@
+//! The SQLite backend: one file in WAL mode, migrations at open, and a background writer that stores
+//! queued records in batches of one transaction each (WAL with `synchronous=NORMAL` does not fsync on
+//! commit, so a batch costs little). A crash loses at most the last batch: those people are simply
+//! not recorded as applied and are tried again by the next run.
+
+use super::records::{
+    AppliedRecord, CallRecord, ChangeRecord, PersonChange, RunCounts, RunMode, RunRecord,
+    RunStatus, name_of,
+};
+use super::schema::MIGRATIONS;
+use super::{Store, StoreError, redact};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Records stored per transaction at most.
+const BATCH: usize = 500;
+/// Bodies longer than this are cut (a page of users can be large; the log is for people to read).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A store in one SQLite file. Cheap to share by reference; `close` flushes and closes it.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    pool: SqlitePool,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+#[derive(Debug)]
+enum Queued {
+    Change(ChangeRecord),
+    Call(CallRecord),
+    Applied(Vec<AppliedRecord>),
+    /// Answered with the first failure since the previous flush, once everything before it is stored.
+    Flush(oneshot::Sender<Option<String>>),
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it and bringing its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        migrate(&pool, &path).await?;
+        let (queue, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(pool.clone(), receiver));
+        Ok(SqliteStore { path, pool, queue })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores everything queued, then closes the database.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let flushed = self.flush().await;
+        drop(self.queue);
+        self.pool.close().await;
+        flushed
+    }
+
+    fn enqueue(&self, item: Queued) {
+        // A send fails only when the writer is gone; `flush` reports that.
+        let _ = self.queue.send(item);
+    }
+
+    async fn run_or_none(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        sqlx::query("SELECT * FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| run_from(&row))
+            .transpose()
+    }
+}
+
+async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(open_error)?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(pool)
+        .await
+        .map_err(open_error)?;
+    let found = found.unwrap_or(0);
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known,
+        });
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+        let mut tx = pool.begin().await.map_err(open_error)?;
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(open_error)?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(open_error)?;
+        tx.commit().await.map_err(open_error)?;
+    }
+    Ok(())
+}
+
+async fn write_loop(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    let mut failure: Option<String> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let mut flushes = Vec::new();
+        let mut records = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            match item {
+                Queued::Flush(answer) => flushes.push(answer),
+                record => records.push(record),
+            }
+        }
+        if let Err(message) = write_batch(&pool, &records).await {
+            tracing::error!(error = %message, "store: records could not be stored");
+            failure.get_or_insert(message);
+        }
+        for answer in flushes {
+            let _ = answer.send(failure.take());
+        }
+    }
+}
+
+/// One transaction for the whole batch; if it fails, each record on its own, so that one bad record
+/// (say, for a run that does not exist) does not lose the others.
+async fn write_batch(pool: &SqlitePool, records: &[Queued]) -> Result<(), String> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let together = async {
+        let mut tx = pool.begin().await?;
+        for record in records {
+            write_one(&mut tx, record).await?;
+        }
+        tx.commit().await
+    };
+    if together.await.is_ok() {
+        return Ok(());
+    }
+    let mut first_failure = None;
+    let mut failed = 0;
+    for record in records {
+        let alone = async {
+            let mut conn = pool.acquire().await?;
+            write_one(&mut conn, record).await
+        };
+        if let Err(e) = alone.await {
+            failed += 1;
+            first_failure.get_or_insert_with(|| format!("{}: {e}", describe(record)));
+        }
+    }
+    match first_failure {
+        None => Ok(()),
+        Some(first) if failed == 1 => Err(first),
+        Some(first) => Err(format!("{failed} records, the first {first}")),
+    }
+}
+
+fn describe(record: &Queued) -> String {
+    match record {
+        Queued::Change(c) => format!("change of {} in run {}", c.hr_key, c.run_id),
+        Queued::Call(c) => format!("call {} {} in run {}", c.method, c.path, c.run_id),
+        Queued::Applied(list) => format!("applied state of {} people", list.len()),
+        Queued::Flush(_) => "flush".into(),
+    }
+}
+
+async fn write_one(conn: &mut sqlx::SqliteConnection, record: &Queued) -> Result<(), sqlx::Error> {
+    match record {
+        Queued::Change(c) => {
+            sqlx::query(
+                "INSERT INTO changes (run_id, hr_key, login, coupa_id, action, outcome, has_problem,
+                    fields, errors, technical_error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(c.run_id)
+            .bind(&c.hr_key)
+            .bind(&c.login)
+            .bind(c.coupa_id)
+            .bind(&c.action)
+            .bind(name_of(&c.outcome))
+            .bind(c.has_problem())
+            .bind(json_of(&c.fields))
+            .bind(json_of(&c.errors))
+            .bind(&c.technical_error)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Queued::Call(c) => {
+            let coupa_errors: Vec<String> = c
+                .coupa_errors
+                .iter()
+                .map(|m| redact(m).into_owned())
+                .collect();
+            sqlx::query(
+                "INSERT INTO calls (run_id, hr_key, at, method, path, status, duration_ms, attempt,
+                    rate_wait_ms, request_body, response_body, coupa_errors, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(c.run_id)
+            .bind(&c.hr_key)
+            .bind(time_text(c.at))
+            .bind(&c.method)
+            .bind(redact(&c.path).into_owned())
+            .bind(c.status.map(i64::from))
+            .bind(saturating_i64(c.duration_ms))
+            .bind(i64::from(c.attempt))
+            .bind(saturating_i64(c.rate_wait_ms))
+            .bind(c.request_body.as_deref().map(stored_body))
+            .bind(c.response_body.as_deref().map(stored_body))
+            .bind(json_of(&coupa_errors))
+            .bind(c.error.as_deref().map(|e| redact(e).into_owned()))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Queued::Applied(list) => {
+            for a in list {
+                sqlx::query(
+                    "INSERT INTO applied (hr_key, fingerprint, fields, coupa_id, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (hr_key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                        fields = excluded.fields, coupa_id = excluded.coupa_id,
+                        updated_at = excluded.updated_at",
+                )
+                .bind(&a.hr_key)
+                .bind(format!("{:016x}", a.fingerprint))
+                .bind(a.fields.to_string())
+                .bind(a.coupa_id)
+                .bind(time_text(a.updated_at))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Queued::Flush(_) => {}
+    }
+    Ok(())
+}
+
+/// A body as stored: secrets redacted, cut at `MAX_BODY_BYTES`.
+fn stored_body(body: &str) -> String {
+    let body = redact(body);
+    if body.len() <= MAX_BODY_BYTES {
+        return body.into_owned();
+    }
+    let mut cut = MAX_BODY_BYTES;
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}\n… [cut: {} bytes in all]", &body[..cut], body.len())
+}
+
+impl Store for SqliteStore {
+    async fn begin_run(&self, mode: RunMode, dry_run: bool) -> Result<RunRecord, StoreError> {
+        let started_at = Utc::now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (started_at, mode, dry_run, status) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(time_text(started_at))
+        .bind(name_of(&mode))
+        .bind(dry_run)
+        .bind(name_of(&RunStatus::Running))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RunRecord {
+            id,
+            started_at,
+            finished_at: None,
+            mode,
+            dry_run,
+            status: RunStatus::Running,
+            counts: RunCounts::default(),
+            note: None,
+        })
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: RunCounts,
+        note: Option<String>,
+    ) -> Result<RunRecord, StoreError> {
+        let flushed = self.flush().await;
+        let row = sqlx::query(
+            "UPDATE runs SET finished_at = $2, status = $3, people = $4, created = $5, updated = $6,
+                deactivated = $7, reactivated = $8, unchanged = $9, failed = $10, note = $11
+             WHERE id = $1 RETURNING *",
+        )
+        .bind(run_id)
+        .bind(time_text(Utc::now()))
+        .bind(name_of(&status))
+        .bind(counts.people)
+        .bind(counts.created)
+        .bind(counts.updated)
+        .bind(counts.deactivated)
+        .bind(counts.reactivated)
+        .bind(counts.unchanged)
+        .bind(counts.failed)
+        .bind(note)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NoRun(run_id))?;
+        // The run is closed either way; a lost record is still worth reporting.
+        flushed?;
+        run_from(&row)
+    }
+
+    fn record_change(&self, change: ChangeRecord) {
+        self.enqueue(Queued::Change(change));
+    }
+
+    fn record_call(&self, call: CallRecord) {
+        self.enqueue(Queued::Call(call));
+    }
+
+    fn save_applied(&self, records: Vec<AppliedRecord>) {
+        if !records.is_empty() {
+            self.enqueue(Queued::Applied(records));
+        }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send(Queued::Flush(answer))
+            .map_err(|_| StoreError::WriterGone)?;
+        match answered.await {
+            Ok(None) => Ok(()),
+            Ok(Some(message)) => Err(StoreError::Write {
+                what: "records".into(),
+                message,
+            }),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    async fn applied_state(&self) -> Result<HashMap<String, AppliedRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM applied")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| applied_from(row).map(|a| (a.hr_key.clone(), a)))
+            .collect()
+    }
+
+    async fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        sqlx::query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| run_from(&row))
+            .transpose()
+    }
+
+    async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        self.run_or_none(run_id).await
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        sqlx::query("SELECT * FROM runs ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(run_from)
+            .collect()
+    }
+
+    async fn changes_for_run(
+        &self,
+        run_id: i64,
+        errors_only: bool,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM changes WHERE run_id = $1 AND ($2 = 0 OR has_problem = 1) ORDER BY id",
+        )
+        .bind(run_id)
+        .bind(errors_only)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(change_from)
+        .collect()
+    }
+
+    async fn calls_for_run(&self, run_id: i64) -> Result<Vec<CallRecord>, StoreError> {
+        sqlx::query("SELECT * FROM calls WHERE run_id = $1 ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(call_from)
+            .collect()
+    }
+
+    async fn person_history(&self, hr_key: &str) -> Result<Vec<PersonChange>, StoreError> {
+        let changes: Vec<ChangeRecord> =
+            sqlx::query("SELECT * FROM changes WHERE hr_key = $1 ORDER BY id")
+                .bind(hr_key)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(change_from)
+                .collect::<Result<_, _>>()?;
+        let mut runs: HashMap<i64, RunRecord> = HashMap::new();
+        let mut history = Vec::with_capacity(changes.len());
+        for change in changes {
+            let run = match runs.get(&change.run_id) {
+                Some(run) => run.clone(),
+                None => {
+                    let run = self
+                        .run_or_none(change.run_id)
+                        .await?
+                        .ok_or(StoreError::NoRun(change.run_id))?;
+                    runs.insert(run.id, run.clone());
+                    run
+                }
+            };
+            // Calls made for the person: tagged with their HR key, or addressed to their Coupa user.
+            let user_path = change.coupa_id.map(|id| format!("/api/users/{id}"));
+            let calls = sqlx::query(
+                "SELECT * FROM calls WHERE run_id = $1
+                   AND (hr_key = $2 OR path = $3 OR path LIKE $4) ORDER BY id",
+            )
+            .bind(change.run_id)
+            .bind(&change.hr_key)
+            .bind(&user_path)
+            .bind(user_path.as_ref().map(|p| format!("{p}?%")))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(call_from)
+            .collect::<Result<_, _>>()?;
+            history.push(PersonChange { run, change, calls });
+        }
+        Ok(history)
+    }
+}
+
+fn time_text(at: DateTime<Utc>) -> String {
+    // Fixed width, so text order is time order.
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn json_of<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+fn corrupt(table: &'static str, id: &dyn Display, message: &dyn Display) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn parse_time(
+    table: &'static str,
+    id: &dyn Display,
+    text: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(table, &id, &format!("time {text:?}: {e}")))
+}
+
+fn word<T: DeserializeOwned>(table: &'static str, id: i64, text: String) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| corrupt(table, &id, &e))
+}
+
+fn json<T: DeserializeOwned>(table: &'static str, id: i64, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(table, &id, &e))
+}
+
+fn count(table: &'static str, id: i64, row: &SqliteRow, column: &str) -> Result<u32, StoreError> {
+    let n: i64 = row.try_get(column)?;
+    u32::try_from(n).map_err(|_| corrupt(table, &id, &format!("{column} = {n}")))
+}
+
+fn run_from(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let t = "runs";
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(RunRecord {
+        id,
+        started_at: parse_time(t, &id, &row.try_get::<String, _>("started_at")?)?,
+        finished_at: finished.map(|f| parse_time(t, &id, &f)).transpose()?,
+        mode: word(t, id, row.try_get("mode")?)?,
+        dry_run: row.try_get("dry_run")?,
+        status: word(t, id, row.try_get("status")?)?,
+        counts: RunCounts {
+            people: count(t, id, row, "people")?,
+            created: count(t, id, row, "created")?,
+            updated: count(t, id, row, "updated")?,
+            deactivated: count(t, id, row, "deactivated")?,
+            reactivated: count(t, id, row, "reactivated")?,
+            unchanged: count(t, id, row, "unchanged")?,
+            failed: count(t, id, row, "failed")?,
+        },
+        note: row.try_get("note")?,
+    })
+}
+
+fn change_from(row: &SqliteRow) -> Result<ChangeRecord, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let t = "changes";
+    Ok(ChangeRecord {
+        run_id: row.try_get("run_id")?,
+        hr_key: row.try_get("hr_key")?,
+        login: row.try_get("login")?,
+        coupa_id: row.try_get("coupa_id")?,
+        action: row.try_get("action")?,
+        outcome: word(t, id, row.try_get("outcome")?)?,
+        fields: json(t, id, &row.try_get::<String, _>("fields")?)?,
+        errors: json(t, id, &row.try_get::<String, _>("errors")?)?,
+        technical_error: row.try_get("technical_error")?,
+    })
+}
+
+fn call_from(row: &SqliteRow) -> Result<CallRecord, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let t = "calls";
+    let status: Option<i64> = row.try_get("status")?;
+    let non_negative = |column: &str| -> Result<u64, StoreError> {
+        let n: i64 = row.try_get(column)?;
+        u64::try_from(n).map_err(|_| corrupt(t, &id, &format!("{column} = {n}")))
+    };
+    Ok(CallRecord {
+        run_id: row.try_get("run_id")?,
+        hr_key: row.try_get("hr_key")?,
+        at: parse_time(t, &id, &row.try_get::<String, _>("at")?)?,
+        method: row.try_get("method")?,
+        path: row.try_get("path")?,
+        status: status
+            .map(|s| u16::try_from(s).map_err(|_| corrupt(t, &id, &format!("status = {s}"))))
+            .transpose()?,
+        duration_ms: non_negative("duration_ms")?,
+        attempt: count(t, id, row, "attempt")?,
+        rate_wait_ms: non_negative("rate_wait_ms")?,
+        request_body: row.try_get("request_body")?,
+        response_body: row.try_get("response_body")?,
+        coupa_errors: json(t, id, &row.try_get::<String, _>("coupa_errors")?)?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn applied_from(row: &SqliteRow) -> Result<AppliedRecord, StoreError> {
+    let t = "applied";
+    let hr_key: String = row.try_get("hr_key")?;
+    let fingerprint: String = row.try_get("fingerprint")?;
+    let fields: String = row.try_get("fields")?;
+    Ok(AppliedRecord {
+        fingerprint: u64::from_str_radix(&fingerprint, 16)
+            .map_err(|e| corrupt(t, &hr_key, &format!("fingerprint {fingerprint:?}: {e}")))?,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt(t, &hr_key, &e))?,
+        coupa_id: row.try_get("coupa_id")?,
+        updated_at: parse_time(t, &hr_key, &row.try_get::<String, _>("updated_at")?)?,
+        hr_key,
+    })
+}
