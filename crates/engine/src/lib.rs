@@ -2,6 +2,7 @@
 //! notify. Data flows one way down that line.
 
 pub mod config;
+pub mod fields;
 pub mod hr;
 pub mod mapping;
 pub mod detect;
