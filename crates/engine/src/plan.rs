@@ -172,21 +172,25 @@ impl PersonPlan {
         }
     }
 
-    /// Records the person as applied. Call it once every call for the person succeeded (or there
-    /// was nothing to do); a person in error is not recorded, so the next run tries again.
-    pub fn record_in(&self, state: &mut AppliedState) {
+    /// What to remember as applied for this person once every call for them succeeded (or there
+    /// was nothing to do), given what was remembered before. `None` for a person in error, so the
+    /// next run tries again.
+    pub fn applied_after(&self, previous: Option<&AppliedPerson>) -> Option<AppliedPerson> {
         if matches!(self.action, Action::Error { .. }) {
-            return;
+            return None;
         }
-        let applied = match &self.desired {
-            Some(desired) => AppliedPerson::of(desired),
+        match &self.desired {
+            Some(desired) => Some(AppliedPerson::of(desired)),
             // Gone from the extract: remembered as deactivated, so a return is seen as one.
-            None => match state.get(&self.hr_key) {
-                Some(previous) => previous.deactivated(),
-                None => return,
-            },
-        };
-        state.insert(self.hr_key.clone(), applied);
+            None => previous.map(AppliedPerson::deactivated),
+        }
+    }
+
+    /// `applied_after`, kept in an in-memory state.
+    pub fn record_in(&self, state: &mut AppliedState) {
+        if let Some(applied) = self.applied_after(state.get(&self.hr_key)) {
+            state.insert(self.hr_key.clone(), applied);
+        }
     }
 }
 

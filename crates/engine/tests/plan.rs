@@ -744,3 +744,47 @@ fn a_successful_person_is_recorded_and_not_handed_on_again() {
         "the bad row is reported again until HR fixes it"
     );
 }
+
+#[test]
+fn a_person_deactivated_for_being_absent_is_seen_returning() {
+    let config = BASE.replace("[hr]", "[hr]\nmissing = \"deactivate\"");
+    let both = "P1,E1,jdoe,jdoe@example.com,Jane,Doe,active,,\nP2,E2,bob,bob@example.com,Bob,Brown,active,,";
+    let s = setup(&config, both);
+    let mut state = applied(&s.desired());
+    let bob = coupa_user(8, "E2", "bob", "bob@example.com", "Bob", "Brown");
+
+    s.rewrite_hr(&format!(
+        "{HEADER}\nP1,E1,jdoe,jdoe@example.com,Jane,Doe,active,,\n"
+    ));
+    let plan = plan_with(&s, &state, std::slice::from_ref(&bob));
+    assert_eq!(action(&plan), &Action::Deactivate { id: 8 });
+    plan.people[0].record_in(&mut state);
+    assert!(!state.get("P2").unwrap().active);
+
+    // Still absent next time: nothing more to do.
+    assert!(s.detect(&state, Mode::Delta).changes.is_empty());
+
+    s.rewrite_hr(&format!("{HEADER}\n{both}\n"));
+    let mut inactive = bob;
+    inactive.active = Some(false);
+    let plan = plan_with(&s, &state, &[inactive]);
+    assert_eq!(plan.people[0].change, engine::detect::ChangeKind::Returned);
+    assert!(
+        matches!(action(&plan), Action::Reactivate { id: 8, .. }),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_person_in_error_is_not_recorded() {
+    let coupa = [
+        coupa_user(7, "E1", "jdoe", "jdoe@example.com", "Jane", "Doe"),
+        coupa_user(8, "E1", "jdoe2", "jdoe2@example.com", "Jane", "Doe"),
+    ];
+    let plan = plan(
+        BASE,
+        "P1,E1,jdoe,jdoe@example.com,Jane,Doe,active,,",
+        &coupa,
+    );
+    assert!(plan.people[0].applied_after(None).is_none());
+}
