@@ -13,7 +13,7 @@ pub use lookup::{LOOKUP_BATCH, Lookup, key_lookups, match_lookup};
 
 use crate::config::{Config, EmptyValues};
 use crate::detect::{AppliedPerson, AppliedState, Change, ChangeKind};
-use crate::fields::{Field, Value};
+use crate::fields::{Field, Standard, Value};
 use crate::mapping::{DesiredUser, Mapping};
 use coupa_wire::User;
 use serde::Serialize;
@@ -444,28 +444,24 @@ fn decide(change: &Change, index: &Index<'_>, options: &PlanOptions) -> Result<A
             new: change.match_value.clone(),
         });
     }
-    let wants_active = change.desired.as_ref().is_some_and(|d| d.active);
+    let desired = change.desired.as_ref().filter(|d| d.active);
     let Some(user) = current else {
-        return match &change.desired {
-            Some(desired) if wants_active => create(desired, index, options),
-            _ => Ok(Action::Nothing {
+        return match desired {
+            Some(desired) => create(desired, index, options),
+            None => Ok(Action::Nothing {
                 reason: "left HR and not in Coupa".into(),
             }),
         };
     };
+    // The index holds only users with an id.
     let id = user.id.unwrap_or_default();
-    if !wants_active {
+    let Some(desired) = desired else {
         return Ok(if user.active == Some(false) {
             Action::Nothing {
                 reason: "already inactive in Coupa".into(),
             }
         } else {
             Action::Deactivate { id }
-        });
-    }
-    let Some(desired) = &change.desired else {
-        return Ok(Action::Nothing {
-            reason: "no HR data".into(),
         });
     };
     let mut changes = Vec::new();
@@ -502,10 +498,9 @@ fn create(
     index: &Index<'_>,
     options: &PlanOptions,
 ) -> Result<Action, PlanError> {
-    let required = [Field::LOGIN, Field::EMAIL].into_iter().chain([
-        Field::Standard(crate::fields::Standard::Firstname),
-        Field::Standard(crate::fields::Standard::Lastname),
-    ]);
+    let required = [Field::LOGIN, Field::EMAIL]
+        .into_iter()
+        .chain([Standard::Firstname, Standard::Lastname].map(Field::Standard));
     let missing: Vec<Field> = required
         .filter(|f| {
             desired
