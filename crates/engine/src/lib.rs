@@ -2,10 +2,10 @@
 //! notify. Data flows one way down that line.
 
 pub mod config;
+pub mod detect;
 pub mod fields;
 pub mod hr;
 pub mod mapping;
-pub mod detect;
+pub mod notify;
 pub mod plan;
 pub mod store;
-pub mod notify;
