@@ -1,1 +1,0 @@
-//! notify (being written)
