@@ -109,8 +109,8 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("store: {what} could not be stored: {message}")]
-    Write { what: String, message: String },
+    #[error("store: records could not be stored: {0}")]
+    Write(String),
     #[error("store: no run {0}")]
     NoRun(i64),
     #[error("store: {table} row {id}: {message}")]

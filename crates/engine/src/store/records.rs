@@ -155,6 +155,34 @@ pub struct CallRecord {
     pub error: Option<String>,
 }
 
+impl CallRecord {
+    /// The call log's record of an exchange the Coupa client reports to its call hook.
+    pub fn from_exchange(
+        run_id: i64,
+        hr_key: Option<String>,
+        exchange: &coupa_client::CallRecord<'_>,
+    ) -> CallRecord {
+        let duration = chrono::Duration::from_std(exchange.duration).unwrap_or_default();
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        CallRecord {
+            run_id,
+            hr_key,
+            // The hook runs when the answer has been read: the call started `duration` earlier.
+            at: Utc::now() - duration,
+            method: exchange.method.to_string(),
+            path: exchange.path.to_string(),
+            status: exchange.status.map(|s| s.as_u16()),
+            duration_ms: millis(exchange.duration),
+            attempt: exchange.attempt,
+            rate_wait_ms: millis(exchange.rate_limit_wait),
+            request_body: exchange.request_text().map(|b| b.into_owned()),
+            response_body: exchange.response_text().map(|b| b.into_owned()),
+            coupa_errors: exchange.messages.to_vec(),
+            error: exchange.transport_error.map(str::to_string),
+        }
+    }
+}
+
 /// What was last applied successfully for one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedRecord {
@@ -173,4 +201,53 @@ pub struct PersonChange {
     pub run: RunRecord,
     pub change: ChangeRecord,
     pub calls: Vec<CallRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_exchange_reported_by_the_client_becomes_a_call_record() {
+        let method = reqwest::Method::PUT;
+        let messages = vec!["Email has already been taken".to_string()];
+        let exchange = coupa_client::CallRecord {
+            method: &method,
+            path: "/api/users/7?return_object=shallow",
+            status: Some(reqwest::StatusCode::BAD_REQUEST),
+            transport_error: None,
+            duration: Duration::from_millis(1500),
+            attempt: 2,
+            rate_limit_wait: Duration::from_millis(40),
+            request_body: Some(b"<user><email>x@y</email></user>"),
+            response_body: Some(b"<errors><error>Email has already been taken</error></errors>"),
+            messages: &messages,
+        };
+        let before = Utc::now();
+        let call = CallRecord::from_exchange(3, Some("E1".into()), &exchange);
+        let after = Utc::now();
+        let took = chrono::Duration::milliseconds(1500);
+        assert!(call.at >= before - took && call.at <= after - took);
+        assert_eq!(
+            call,
+            CallRecord {
+                run_id: 3,
+                hr_key: Some("E1".into()),
+                at: call.at,
+                method: "PUT".into(),
+                path: "/api/users/7?return_object=shallow".into(),
+                status: Some(400),
+                duration_ms: 1500,
+                attempt: 2,
+                rate_wait_ms: 40,
+                request_body: Some("<user><email>x@y</email></user>".into()),
+                response_body: Some(
+                    "<errors><error>Email has already been taken</error></errors>".into()
+                ),
+                coupa_errors: messages.clone(),
+                error: None,
+            }
+        );
+    }
 }

@@ -363,10 +363,7 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::WriterGone)?;
         match answered.await {
             Ok(None) => Ok(()),
-            Ok(Some(message)) => Err(StoreError::Write {
-                what: "records".into(),
-                message,
-            }),
+            Ok(Some(message)) => Err(StoreError::Write(message)),
             Err(_) => Err(StoreError::WriterGone),
         }
     }
