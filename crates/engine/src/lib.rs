@@ -8,4 +8,5 @@ pub mod hr;
 pub mod mapping;
 pub mod notify;
 pub mod plan;
+pub mod sftp;
 pub mod store;
