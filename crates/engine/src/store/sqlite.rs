@@ -405,7 +405,7 @@ impl Store for SqliteStore {
         errors_only: bool,
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         sqlx::query(
-            "SELECT * FROM changes WHERE run_id = $1 AND ($2 = 0 OR has_problem = 1) ORDER BY id",
+            "SELECT * FROM changes WHERE run_id = $1 AND (NOT $2 OR has_problem) ORDER BY id",
         )
         .bind(run_id)
         .bind(errors_only)
