@@ -102,7 +102,9 @@ impl Users {
     /// `POST /api/users`. A create is never sent twice blindly: when its answer is lost (timeout,
     /// broken connection, 500/502/503/504), the client looks the user up by the unique keys it sent
     /// (login, email, employee number) and returns that user if the create landed (`recovered`);
-    /// only if it did not is the create sent again, within the retry policy.
+    /// only if it did not is the create sent again, within the retry policy. If that second create
+    /// is refused because the keys are "already taken" (the first one landed late), the user is
+    /// looked up once more.
     pub async fn create(&self, user: &User) -> Result<Written> {
         let out = self.write(
             Method::POST,
@@ -111,28 +113,38 @@ impl Users {
         );
         let format = self.client.format();
         let renewed = AtomicBool::new(false);
+        let lost_before = AtomicBool::new(false);
         let recovered = AtomicBool::new(false);
         let created = retry::run(self.client.retry_policy(), |attempt| {
-            let (out, renewed, recovered) = (&out, &renewed, &recovered);
+            let (out, renewed, lost_before, recovered) = (&out, &renewed, &lost_before, &recovered);
             async move {
                 let answer = self.client.attempt(out, attempt, renewed).await;
-                match answer.and_then(|a| decode::one::<User>(&a, format, "user")) {
-                    Ok(created) => retry::Verdict::Success(created),
-                    Err(lost) if lost.outcome_unknown() => match self.landed(user).await {
-                        Ok(Some(found)) => {
-                            recovered.store(true, Ordering::Relaxed);
-                            retry::Verdict::Success(found)
-                        }
-                        Ok(None) => retry::Verdict::Retry {
-                            error: lost,
-                            after: None,
-                        },
-                        Err(e) => {
-                            tracing::warn!(%e, "could not check whether a lost create landed");
-                            retry::Verdict::DontRetry(lost)
-                        }
-                    },
-                    Err(e) => retry::classify(&Method::POST, e),
+                let error = match answer.and_then(|a| decode::one::<User>(&a, format, "user")) {
+                    Ok(created) => return retry::Verdict::Success(created),
+                    Err(e) => e,
+                };
+                let lost = error.outcome_unknown();
+                let late = lost_before.load(Ordering::Relaxed)
+                    && error.status() == Some(reqwest::StatusCode::BAD_REQUEST)
+                    && error
+                        .messages()
+                        .iter()
+                        .any(|m| m.ends_with("has already been taken"));
+                if !lost && !late {
+                    return retry::classify(&Method::POST, error);
+                }
+                lost_before.store(true, Ordering::Relaxed);
+                match self.landed(user).await {
+                    Ok(Some(found)) => {
+                        recovered.store(true, Ordering::Relaxed);
+                        retry::Verdict::Success(found)
+                    }
+                    Ok(None) if lost => retry::Verdict::Retry { error, after: None },
+                    Ok(None) => retry::Verdict::DontRetry(error),
+                    Err(e) => {
+                        tracing::warn!(%e, "could not check whether a lost create landed");
+                        retry::Verdict::DontRetry(error)
+                    }
                 }
             }
         })

@@ -568,3 +568,84 @@ async fn json_error_bodies_give_their_messages() {
     );
     assert_eq!(err.attempts(), 1);
 }
+
+#[tokio::test]
+async fn a_create_that_landed_late_is_found_when_its_resend_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/users"))
+        .respond_with(xml(504, ""))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/users"))
+        .respond_with(xml(
+            400,
+            "<errors><error><![CDATA[Login has already been taken]]></error></errors>",
+        ))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    // Not there at the first look; there at the second (the first create was still running).
+    Mock::given(method("GET"))
+        .and(path("/api/users"))
+        .and(query_param("login", "jdoe"))
+        .respond_with(xml(
+            404,
+            "<errors><error>No results match your search criteria.</error></errors>",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/users"))
+        .and(query_param("login", "jdoe"))
+        .respond_with(xml(
+            200,
+            &format!("<users type=\"array\">{}</users>", &USER_XML[39..]),
+        ))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let user = User {
+        login: Some("jdoe".into()),
+        ..User::default()
+    };
+    let written = api_key_client(&server, 3)
+        .users()
+        .create(&user)
+        .await
+        .unwrap();
+    assert!(written.recovered);
+    assert_eq!(written.user.id, Some(1));
+    let requests = server.received_requests().await.unwrap();
+    let methods: Vec<_> = requests.iter().map(|r| r.method.to_string()).collect();
+    assert_eq!(methods, ["POST", "GET", "POST", "GET"]);
+}
+
+#[tokio::test]
+async fn a_duplicate_login_without_a_lost_answer_is_just_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(xml(
+            400,
+            "<errors><error><![CDATA[Login has already been taken]]></error></errors>",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let user = User {
+        login: Some("jdoe".into()),
+        ..User::default()
+    };
+    let err = api_key_client(&server, 3)
+        .users()
+        .create(&user)
+        .await
+        .unwrap_err();
+    assert_eq!(err.messages(), ["Login has already been taken"]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
