@@ -20,6 +20,7 @@
 mod auth;
 mod call;
 mod client;
+mod config;
 mod decode;
 mod error;
 mod governor;
@@ -31,7 +32,8 @@ mod written;
 
 pub use auth::{Credentials, DEFAULT_SCOPES};
 pub use call::{CallHook, CallRecord, REDACTED};
-pub use client::{Client, ClientBuilder, DEFAULT_BODY_CAP, DEFAULT_MAX_URL_LEN, Timeouts};
+pub use client::Client;
+pub use config::{ClientBuilder, DEFAULT_BODY_CAP, DEFAULT_MAX_URL_LEN, Timeouts};
 pub use coupa_wire::{Format, Query, ReturnObject, User};
 pub use error::{Error, ErrorKind, RequestLine, Result, TransportFailure};
 pub use governor::Rate;
