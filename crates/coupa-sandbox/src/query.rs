@@ -507,7 +507,7 @@ pub(crate) fn search<'a>(state: &'a State, query: &Query) -> Result<Vec<&'a Stor
     let candidates: Box<dyn DoubleEndedIterator<Item = &StoredUser>> =
         match tests.iter().find_map(|t| t.indexed(state)) {
             Some(found) => Box::new(found.into_iter()),
-            None => Box::new(state.users.values()),
+            None => Box::new(state.users.values().map(|u| &**u)),
         };
     let Some(order) = order.filter(|f| f.name != "id") else {
         // Candidates come in id order: page without collecting everything.

@@ -219,8 +219,18 @@ pub(crate) fn full(state: &State, u: &StoredUser) -> Map<String, Value> {
                         .collect(),
                 )
             }
-            k if COLLECTIONS.contains(&k) => own.remove(k).unwrap_or_else(|| json!([])),
-            k => own.remove(k).unwrap_or(Value::Null),
+            k => {
+                // Reuse the serialised key rather than allocate it again.
+                if let Some((k, v)) = own.remove_entry(k) {
+                    out.insert(k, v);
+                    continue;
+                }
+                if COLLECTIONS.contains(&k) {
+                    json!([])
+                } else {
+                    Value::Null
+                }
+            }
         };
         out.insert(key.to_string(), value);
     }

