@@ -267,7 +267,10 @@ pub fn parse_status_cell(cell: &str) -> Option<bool> {
 /// phone-style values are left alone: they are not formulas.
 pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     let starts_formula = cell.starts_with(['=', '+', '-', '@']);
-    let numeric = cell[cell.len().min(1)..]
+    // `get`, not slicing: the first character may be wider than one byte.
+    let numeric = cell
+        .get(1..)
+        .unwrap_or_default()
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')'));
     if starts_formula && !(numeric && cell.len() > 1) {
@@ -323,5 +326,7 @@ mod tests {
         assert_eq!(neutralise_formula("-5"), "-5");
         assert_eq!(neutralise_formula("Smith"), "Smith");
         assert_eq!(neutralise_formula("-"), "'-");
+        assert_eq!(neutralise_formula("éva"), "éva");
+        assert_eq!(neutralise_formula("€"), "€");
     }
 }

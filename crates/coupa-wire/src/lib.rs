@@ -6,6 +6,7 @@
 //! This crate does no I/O.
 
 mod codec;
+mod data_file_source;
 mod de;
 mod error;
 mod errors_body;
@@ -19,6 +20,7 @@ pub mod xml;
 pub use codec::{
     decode, decode_list, decode_value, encode, encode_list, encode_value, encode_value_list,
 };
+pub use data_file_source::{DataFileSource, LoadStatus, UploadError};
 pub use error::WireError;
 pub use errors_body::{ErrorsBody, NO_RESULTS};
 pub use format::Format;
