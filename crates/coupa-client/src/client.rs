@@ -138,6 +138,11 @@ impl Client {
         Users::new(self.clone())
     }
 
+    /// The data file sources API: how Coupa's loads of flat files went.
+    pub fn data_file_sources(&self) -> crate::DataFileSources {
+        crate::DataFileSources::new(self.clone())
+    }
+
     pub fn format(&self) -> Format {
         self.inner.format
     }

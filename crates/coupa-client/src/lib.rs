@@ -3,8 +3,9 @@
 //! One [`Client`] per Coupa instance, shared by every task: OAuth2 client credentials (or the legacy
 //! API key) with one cached token, one rate governor (25 requests/s, burst 20 by default) that a 429
 //! slows down for everyone, retries with full-jitter exponential backoff for what is safe to retry,
-//! and a users API that pages, looks up in batches, and never creates a user twice. Every HTTP
-//! exchange is traced and handed to an optional hook with secrets removed.
+//! a users API that pages, looks up in batches, and never creates a user twice, and the data file
+//! sources API that tells how Coupa loaded flat files. Every HTTP exchange is traced and handed to
+//! an optional hook with secrets removed.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), coupa_client::Error> {
@@ -21,6 +22,7 @@ mod auth;
 mod call;
 mod client;
 mod config;
+mod data_file_sources;
 mod decode;
 mod error;
 mod governor;
@@ -34,7 +36,8 @@ pub use auth::{Credentials, DEFAULT_SCOPES};
 pub use call::{CallHook, CallRecord, REDACTED};
 pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_BODY_CAP, DEFAULT_MAX_URL_LEN, Timeouts};
-pub use coupa_wire::{Format, Query, ReturnObject, User};
+pub use coupa_wire::{DataFileSource, Format, LoadStatus, Query, ReturnObject, UploadError, User};
+pub use data_file_sources::DataFileSources;
 pub use error::{Error, ErrorKind, RequestLine, Result, TransportFailure};
 pub use governor::Rate;
 pub use retry::RetryPolicy;

@@ -171,7 +171,7 @@ impl Users {
                 "the user has no login, email or employee number to look it up by",
             ));
         }
-        Ok(page::fetch(&self.client, &query.limit(1))
+        Ok(page::fetch(&self.client, page::USERS, &query.limit(1))
             .await?
             .into_iter()
             .next())
@@ -211,7 +211,7 @@ impl Users {
         });
         let client = self.client.clone();
         match shaped {
-            Ok(query) => page::pages(client, query, Paging::ToTheEnd).left_stream(),
+            Ok(query) => page::pages(client, page::USERS, query, Paging::ToTheEnd).left_stream(),
             Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
         }
     }
@@ -238,7 +238,7 @@ impl Users {
             self.client.max_url_len(),
         );
         let pages: Vec<Vec<User>> = futures::stream::iter(queries)
-            .map(|q| page::pages(self.client.clone(), q, paging).try_concat())
+            .map(|q| page::pages(self.client.clone(), page::USERS, q, paging).try_concat())
             .buffered(LOOKUP_CONCURRENCY)
             .try_collect()
             .await?;
