@@ -5,6 +5,10 @@
 //! less safely, from the file), so `Debug` of a `Config` never shows them. Relative paths are taken
 //! from the directory of the configuration file, so a config works from any working directory.
 
+mod flatfile;
+
+pub use flatfile::{CsvConfig, SftpConfig};
+
 use crate::fields::{Field, Standard, is_valid_email};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -47,6 +51,11 @@ pub struct Config {
     /// `[notify]`: who hears about errors.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// `[sftp]`: Coupa's SFTP server, for the flat-file path (`--mode csv`).
+    pub sftp: Option<SftpConfig>,
+    /// `[csv]`: how the flat-file path writes its files and waits for their load.
+    #[serde(default)]
+    pub csv: CsvConfig,
 }
 
 /// `[coupa]`.
@@ -547,6 +556,9 @@ impl Config {
         let base = file.parent().unwrap_or(Path::new(""));
         config.hr.path = base.join(&config.hr.path);
         config.store.path = base.join(&config.store.path);
+        if let Some(sftp) = &mut config.sftp {
+            sftp.resolve_paths(base);
+        }
         config.resolve_secrets(env)?;
         config.validate()?;
         Ok(config)
@@ -579,6 +591,9 @@ impl Config {
                 &smtp.password_env,
                 env,
             )?;
+        }
+        if let Some(sftp) = &mut self.sftp {
+            sftp.resolve_secrets(&file, env)?;
         }
         Ok(())
     }
@@ -794,6 +809,14 @@ impl Config {
                 // The URL is a secret: say what is wrong without showing it.
                 return err("notify.webhook_url", "expected an http(s):// URL".into());
             }
+        }
+        if let Some(sftp) = &self.sftp
+            && let Err((key, message)) = sftp.target()
+        {
+            return err(key, message);
+        }
+        if let Err((key, message)) = flatfile::validate_csv(&self.csv, &self.custom_fields) {
+            return err(&key, message);
         }
         Ok(())
     }

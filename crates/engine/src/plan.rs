@@ -45,7 +45,7 @@ impl PlanOptions {
 }
 
 /// One field to change: Coupa's value now, and the value to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     pub field: Field,
     pub old: Option<Value>,

@@ -13,8 +13,8 @@ mod schema;
 mod sqlite;
 
 pub use records::{
-    AppliedRecord, CallRecord, ChangeRecord, FieldVerdict, Outcome, PersonChange, RunCounts,
-    RunMode, RunRecord, RunStatus, Verdict,
+    AppliedRecord, CallRecord, ChangeRecord, CsvFileRecord, CsvFileStatus, FieldVerdict, Outcome,
+    PersonChange, RunCounts, RunMode, RunRecord, RunStatus, Verdict,
 };
 pub use redact::redact;
 pub use sqlite::SqliteStore;
@@ -93,6 +93,27 @@ pub trait Store: Send + Sync {
         &self,
         hr_key: &str,
     ) -> impl Future<Output = Result<Vec<PersonChange>, StoreError>> + Send;
+
+    /// Stores a users file's record at once (not queued), replacing the record of that name: the
+    /// record must be safe on disk before the file is uploaded.
+    fn save_csv_file(
+        &self,
+        file: &CsvFileRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Users files whose fate is not known yet (written or uploaded, not loaded), oldest first.
+    fn open_csv_files(&self)
+    -> impl Future<Output = Result<Vec<CsvFileRecord>, StoreError>> + Send;
+
+    /// A run's users files, in name order.
+    fn csv_files_for_run(
+        &self,
+        run_id: i64,
+    ) -> impl Future<Output = Result<Vec<CsvFileRecord>, StoreError>> + Send;
+
+    /// The greatest users file name ever recorded, so new names sort after it.
+    fn last_csv_file_name(&self)
+    -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,9 +14,10 @@ pub(super) fn name_of<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// How a run reached Coupa.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunMode {
+    #[default]
     Api,
     Csv,
 }
@@ -193,6 +194,47 @@ pub struct AppliedRecord {
     pub fields: serde_json::Value,
     pub coupa_id: Option<i64>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where a users file of the flat-file path stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CsvFileStatus {
+    /// Recorded before its upload; whether it reached Coupa's folder is not confirmed yet.
+    Written,
+    /// In Coupa's folder; Coupa's load of it has not been seen yet.
+    Uploaded,
+    /// Coupa's load finished and its results are recorded.
+    Loaded,
+    /// It never reached Coupa's folder; its people are planned again by the next run.
+    NotUploaded,
+}
+
+impl CsvFileStatus {
+    /// Still waiting: a run must find out what became of the file before planning its people again.
+    pub fn is_open(self) -> bool {
+        matches!(self, CsvFileStatus::Written | CsvFileStatus::Uploaded)
+    }
+}
+
+/// One users file of the flat-file path: its name, who is on which row, and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvFileRecord {
+    /// The file name in Coupa's folder (`users_20261128T120000Z_0001.csv`).
+    pub name: String,
+    /// The run that wrote it.
+    pub run_id: i64,
+    pub status: CsvFileStatus,
+    pub written_at: DateTime<Utc>,
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// When its load was seen finished (or the upload given up).
+    pub finished_at: Option<DateTime<Utc>>,
+    pub row_count: u32,
+    /// The rows in file order: each person's HR key and requested changes, as the flat-file path
+    /// serialises them.
+    pub rows: serde_json::Value,
+    /// What happened, in words (Coupa's result text, the upload error).
+    pub note: Option<String>,
 }
 
 /// One person's change in one run, with the run and the calls made for them.

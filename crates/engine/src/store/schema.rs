@@ -63,4 +63,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     ",
+    // 2: the flat-file path's users files, so a run left while Coupa loads them can be resumed.
+    "
+    CREATE TABLE csv_files (
+        name TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        status TEXT NOT NULL,
+        written_at TEXT NOT NULL,
+        uploaded_at TEXT,
+        finished_at TEXT,
+        row_count INTEGER NOT NULL,
+        rows TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX csv_files_by_status ON csv_files (status);
+    ",
 ];

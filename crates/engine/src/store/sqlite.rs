@@ -4,8 +4,8 @@
 //! not recorded as applied and are tried again by the next run.
 
 use super::records::{
-    AppliedRecord, CallRecord, ChangeRecord, PersonChange, RunCounts, RunMode, RunRecord,
-    RunStatus, name_of,
+    AppliedRecord, CallRecord, ChangeRecord, CsvFileRecord, PersonChange, RunCounts, RunMode,
+    RunRecord, RunStatus, name_of,
 };
 use super::schema::MIGRATIONS;
 use super::{Store, StoreError, redact};
@@ -468,6 +468,54 @@ impl Store for SqliteStore {
         }
         Ok(history)
     }
+
+    async fn save_csv_file(&self, file: &CsvFileRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO csv_files (name, run_id, status, written_at, uploaded_at, finished_at,
+                row_count, rows, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (name) DO UPDATE SET status = excluded.status,
+                uploaded_at = excluded.uploaded_at, finished_at = excluded.finished_at,
+                row_count = excluded.row_count, rows = excluded.rows, note = excluded.note",
+        )
+        .bind(&file.name)
+        .bind(file.run_id)
+        .bind(name_of(&file.status))
+        .bind(time_text(file.written_at))
+        .bind(file.uploaded_at.map(time_text))
+        .bind(file.finished_at.map(time_text))
+        .bind(file.row_count)
+        .bind(file.rows.to_string())
+        .bind(&file.note)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn open_csv_files(&self) -> Result<Vec<CsvFileRecord>, StoreError> {
+        sqlx::query("SELECT * FROM csv_files WHERE status IN ('written', 'uploaded') ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(csv_file_from)
+            .collect()
+    }
+
+    async fn csv_files_for_run(&self, run_id: i64) -> Result<Vec<CsvFileRecord>, StoreError> {
+        sqlx::query("SELECT * FROM csv_files WHERE run_id = $1 ORDER BY name")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(csv_file_from)
+            .collect()
+    }
+
+    async fn last_csv_file_name(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT MAX(name) FROM csv_files")
+            .fetch_one(&self.pool)
+            .await?)
+    }
 }
 
 fn time_text(at: DateTime<Utc>) -> String {
@@ -593,5 +641,30 @@ fn applied_from(row: &SqliteRow) -> Result<AppliedRecord, StoreError> {
         coupa_id: row.try_get("coupa_id")?,
         updated_at: parse_time(t, &hr_key, &row.try_get::<String, _>("updated_at")?)?,
         hr_key,
+    })
+}
+
+fn csv_file_from(row: &SqliteRow) -> Result<CsvFileRecord, StoreError> {
+    let t = "csv_files";
+    let name: String = row.try_get("name")?;
+    let time = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|text| parse_time(t, &name, &text)).transpose()
+    };
+    let status: String = row.try_get("status")?;
+    let rows: String = row.try_get("rows")?;
+    let row_count: i64 = row.try_get("row_count")?;
+    Ok(CsvFileRecord {
+        run_id: row.try_get("run_id")?,
+        status: serde_json::from_value(serde_json::Value::String(status))
+            .map_err(|e| corrupt(t, &name, &e))?,
+        written_at: time("written_at")?.ok_or_else(|| corrupt(t, &name, &"no written_at"))?,
+        uploaded_at: time("uploaded_at")?,
+        finished_at: time("finished_at")?,
+        row_count: u32::try_from(row_count)
+            .map_err(|_| corrupt(t, &name, &format!("row_count = {row_count}")))?,
+        rows: serde_json::from_str(&rows).map_err(|e| corrupt(t, &name, &e))?,
+        note: row.try_get("note")?,
+        name,
     })
 }
