@@ -1,6 +1,7 @@
 //! What a sandbox is started with: every `coupa-sync sandbox` flag has a field here.
 
-use secrecy::SecretString;
+use crate::SandboxError;
+use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -85,5 +86,68 @@ impl Default for SandboxConfig {
             smtp: None,
             sftp: None,
         }
+    }
+}
+
+impl SandboxConfig {
+    /// Rejects what would make the sandbox misbehave rather than fail: a zero rate, fault rates that
+    /// are not probabilities, clients without a name or secret, or scopes the sandbox does not know.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let bad = |message: String| Err(SandboxError::Config(message));
+        if let Some(limit) = self.rate_limit
+            && (limit.per_second == 0 || limit.burst == 0)
+        {
+            return bad("rate limit: requests per second and burst must both be at least 1".into());
+        }
+        let f = &self.faults;
+        let rates = [
+            ("error rate", f.error_rate),
+            ("429 rate", f.throttle_rate),
+            ("slow rate", f.slow_rate),
+            ("drop rate", f.drop_rate),
+        ];
+        for (name, rate) in rates {
+            if !(0.0..=1.0).contains(&rate) {
+                return bad(format!("fault {name} {rate} is not between 0 and 1"));
+            }
+        }
+        // One draw per request picks at most one fault, so the rates share the unit interval.
+        let total: f64 = rates.iter().map(|(_, rate)| rate).sum();
+        if total > 1.0 {
+            return bad(format!("fault rates add up to {total}, more than 1"));
+        }
+        if self.token_ttl.is_zero() {
+            return bad("token lifetime must be at least 1 second".into());
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            if client.id.is_empty() {
+                return bad(format!("client #{}: empty client id", i + 1));
+            }
+            if client.secret.expose_secret().is_empty() {
+                return bad(format!("client {}: empty secret", client.id));
+            }
+            if self.clients[..i].iter().any(|c| c.id == client.id) {
+                return bad(format!("client {} is given twice", client.id));
+            }
+            if let Some(scope) = client
+                .scopes
+                .iter()
+                .find(|s| !crate::auth::KNOWN_SCOPES.contains(&s.as_str()))
+            {
+                return bad(format!(
+                    "client {}: unknown scope {scope} (known: {})",
+                    client.id,
+                    crate::auth::KNOWN_SCOPES.join(", ")
+                ));
+            }
+        }
+        if self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().is_empty())
+        {
+            return bad("the API key is empty".into());
+        }
+        Ok(())
     }
 }

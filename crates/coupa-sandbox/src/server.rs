@@ -9,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
+use axum::routing::any;
 use coupa_wire::Format;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub fn app(sandbox: &Sandbox) -> Router {
     let api = Router::new()
         .merge(users::routes())
         .merge(reference::routes())
+        // Unknown `/api` paths answer 404 from behind auth and the limiter, like the real routes.
+        .route("/api/{*rest}", any(not_found))
         .layer(from_fn_with_state(state.clone(), ratelimit::layer))
         .layer(from_fn_with_state(state.clone(), auth::layer));
     let mut router = Router::new()
@@ -97,6 +100,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Loads reference data and any saved state.
     pub async fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        config.validate()?;
         let coupa = store::Coupa::open(&config).await?;
         let access_log = match &config.access_log {
             Some(path) => Some(access_log::AccessLog::open(path).await?),
@@ -181,6 +185,9 @@ impl Sandbox {
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         self.state.coupa.close().await;
+        if let Some(log) = &self.state.access_log {
+            log.flush().await;
+        }
         Ok(())
     }
 
