@@ -1,6 +1,7 @@
 //! The connector: HR source → desired users → plan against Coupa's users → apply → verify → log and
 //! notify. Data flows one way down that line.
 
+pub mod apply;
 pub mod config;
 pub mod detect;
 pub mod fields;
@@ -8,5 +9,7 @@ pub mod hr;
 pub mod mapping;
 pub mod notify;
 pub mod plan;
+pub mod run;
 pub mod sftp;
 pub mod store;
+pub mod verify;

@@ -253,7 +253,7 @@ fn problems_of(change: &ChangeRecord) -> Vec<Problem> {
 
 /// Whether a Coupa message is about `field`: Coupa words its validation messages Rails' way, the
 /// attribute's human name first ("Email has already been taken", "Employee number can't be blank").
-fn names_field(message: &str, field: &str) -> bool {
+pub(crate) fn names_field(message: &str, field: &str) -> bool {
     let human = field.replace(['-', '_'], " ");
     message.len() > human.len()
         && message.is_char_boundary(human.len())

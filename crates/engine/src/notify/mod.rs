@@ -7,6 +7,7 @@ mod digest;
 mod email;
 mod webhook;
 
+pub(crate) use digest::names_field;
 pub use digest::{Digest, Problem, ProblemKind};
 
 use crate::config::NotifyConfig;
