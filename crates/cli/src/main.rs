@@ -4,7 +4,14 @@
 //! code: 0 done, 1 failed while running, 2 the flags or the configuration are wrong. Each subcommand
 //! lives in its own module.
 
+mod check;
+mod common;
+mod demo;
+mod init;
+mod log;
+mod plan;
 mod sandbox;
+mod sync;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +26,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole API path against an in-process sandbox, with no setup: plan, sync, verification,
+    /// call log and the notification e-mail.
+    Demo(demo::Args),
+    /// Dry run: print every planned change, field by field, without writing to Coupa.
+    Plan(plan::Args),
+    /// Apply the HR extract to Coupa's users, verify every field, record and notify.
+    Sync(sync::Args),
+    /// Show what the store recorded: the last run, a run, a person's history.
+    Log(log::Args),
+    /// Check the configuration, the HR file, the credentials and the read scope.
+    Check(check::Args),
+    /// Write a commented example configuration.
+    Init(init::Args),
     /// Run a local Coupa (users API, OAuth2, rate limit, seeded faults) for tests and dry runs.
     Sandbox(sandbox::Args),
 }
@@ -36,11 +56,22 @@ pub enum Failure {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr (level from RUST_LOG, default info); stdout is for what the command prints.
+    // Each Coupa call is in the store's call log and a run's summary: the client's own events about
+    // them would only repeat it.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,coupa_client::call=error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Plan(args) => plan::run(args).await,
+        Command::Sync(args) => sync::run(args).await,
+        Command::Log(args) => log::run(args).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Init(args) => init::run(&args),
         Command::Sandbox(args) => sandbox::run(args).await,
     };
     match outcome {

@@ -1,0 +1,68 @@
+//! What several commands share: the `--config` flag, loading the configuration (a bad one is a usage
+//! error, exit 2), and opening and closing the store.
+
+use crate::Failure;
+use anyhow::anyhow;
+use engine::config::Config;
+use engine::store::SqliteStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `--config FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file (see `coupa-sync init` for a commented example).
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        default_value = "coupa-sync.toml"
+    )]
+    pub path: PathBuf,
+}
+
+impl ConfigArg {
+    pub fn load(&self) -> Result<Config, Failure> {
+        Config::load(&self.path).map_err(|e| Failure::Usage(anyhow!(e)))
+    }
+
+    /// For commands that never call Coupa nor send mail (`log`): the secrets that `*_env` keys name
+    /// need not be set, and stand-ins take their place.
+    pub fn load_offline(&self) -> Result<Config, Failure> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            Failure::Usage(anyhow!(
+                "cannot read the configuration file {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        let env = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| Some("https://unused.invalid/".into()))
+        };
+        Config::parse(&text, &self.path, &env).map_err(|e| Failure::Usage(anyhow!(e)))
+    }
+}
+
+/// The run history and applied state named by `[store].path`.
+pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, Failure> {
+    SqliteStore::open(&config.store.path)
+        .await
+        .map(Arc::new)
+        .map_err(|e| Failure::Runtime(anyhow!(e)))
+}
+
+/// Stores what is queued and closes the file.
+pub async fn close_store(store: Arc<SqliteStore>) -> Result<(), Failure> {
+    use engine::store::Store;
+    let result = match Arc::try_unwrap(store) {
+        Ok(store) => store.close().await,
+        // Still shared (a client's call hook not yet dropped): everything queued is stored anyway.
+        Err(shared) => shared.flush().await,
+    };
+    result.map_err(|e| Failure::Runtime(anyhow!(e)))
+}
+
+pub fn runtime(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::Runtime(e.into())
+}

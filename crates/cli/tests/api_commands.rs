@@ -1,0 +1,377 @@
+//! The API path's commands as a user runs them: the `coupa-sync` binary against an in-process
+//! sandbox. Exit codes (0 every person applied, 1 any failed, 2 a bad configuration or flag), what
+//! `plan`, `sync`, `log`, `check` and `init` print, `demo` running to the end, and a known secret that
+//! appears in no output and no file.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const SECRET: &str = "cli-Secret-0b8e55d1a9c34f72";
+
+const CONFIG: &str = r#"
+[coupa]
+url = "{url}"
+client_id = "coupa-sync"
+client_secret_env = "CLI_TEST_SECRET"
+rate_per_second = 1000
+burst = 100
+
+[hr]
+path = "hr.csv"
+key_column = "id"
+status_column = "status"
+
+[match]
+coupa_field = "login"
+
+[fields]
+login = "login"
+email = "email"
+firstname = "first"
+lastname = "last"
+department = "dept"
+
+[store]
+path = "coupa-sync.db"
+"#;
+
+const COMPANY: &str = r#"{
+  "departments": [{"name": "Finance"}],
+  "users": [
+    {"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane", "lastname": "Doe",
+     "department": {"name": "Finance"}}
+  ]
+}"#;
+
+struct World {
+    dir: tempfile::TempDir,
+    running: Running,
+}
+
+impl World {
+    async fn new() -> World {
+        let sandbox = Sandbox::new(SandboxConfig {
+            clients: vec![ClientCredentials {
+                id: "coupa-sync".into(),
+                secret: SECRET.to_string().into(),
+                scopes: Vec::new(),
+            }],
+            rate_limit: None,
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        sandbox.seed_reference(COMPANY).await.unwrap();
+        let running = sandbox.spawn("127.0.0.1:0").await.unwrap();
+        let world = World {
+            dir: tempfile::tempdir().unwrap(),
+            running,
+        };
+        std::fs::write(
+            world.config(),
+            CONFIG.replace("{url}", &world.running.url()),
+        )
+        .unwrap();
+        world
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("coupa-sync.toml")
+    }
+
+    fn hr(&self, rows: &str) {
+        std::fs::write(
+            self.dir.path().join("hr.csv"),
+            format!("id,login,email,first,last,dept,status\n{rows}\n"),
+        )
+        .unwrap();
+    }
+
+    /// Runs `coupa-sync ARGS --config <the world's config>` with the secret in the environment.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push("--config".into());
+        all.push(self.config().display().to_string());
+        coupa_sync(all, &[("CLI_TEST_SECRET", SECRET)]).await
+    }
+}
+
+/// Runs the binary off the async threads, so the in-process sandbox keeps serving.
+async fn coupa_sync(args: Vec<String>, env: &[(&str, &str)]) -> Output {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_coupa-sync"))
+            .args(&args)
+            .envs(env)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_exits_0_when_everyone_is_applied_1_when_anyone_failed() {
+    let world = World::new().await;
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active");
+    let ok = world.run(&["sync"]).await;
+    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
+    let out = stdout(&ok);
+    assert!(out.contains("1 updated"), "{out}");
+    assert!(out.contains("lastname") && out.contains("applied"), "{out}");
+
+    // A department Coupa does not know: accepted with a 200, ignored, caught by verification.
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Nowhere,active");
+    let failed = world.run(&["sync"]).await;
+    assert_eq!(code(&failed), 1, "{}{}", stdout(&failed), stderr(&failed));
+    let out = stdout(&failed);
+    assert!(
+        out.contains("ignored") && out.contains("Coupa kept \"Finance\""),
+        "{out}"
+    );
+    assert!(stderr(&failed).contains("coupa-sync log --run 2 --errors"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_exits_2_naming_the_file_and_the_key() {
+    let world = World::new().await;
+    let text = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(
+        world.config(),
+        text.replace("rate_per_second", "rate_per_secnod"),
+    )
+    .unwrap();
+    for command in ["sync", "plan", "check", "log"] {
+        let out = world.run(&[command]).await;
+        assert_eq!(code(&out), 2, "{command}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("coupa-sync.toml") && err.contains("rate_per_secnod"),
+            "{command}: {err}"
+        );
+    }
+    let missing = coupa_sync(
+        vec![
+            "sync".into(),
+            "--config".into(),
+            "/nonexistent/x.toml".into(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&missing), 2);
+    assert!(stderr(&missing).contains("/nonexistent/x.toml"));
+    let unknown_flag = world.run(&["sync", "--fulll"]).await;
+    assert_eq!(code(&unknown_flag), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_each_field_old_to_new_and_json_without_writing() {
+    let world = World::new().await;
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active\nP2,asmith,ann@example.com,Ann,Smith,Finance,active");
+    let out = world.run(&["plan"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("lastname: \"Doe\" → \"Smith\""), "{text}");
+    assert!(text.contains("create person P2"), "{text}");
+    assert!(text.contains("nothing was sent to Coupa"), "{text}");
+
+    let json = world.run(&["plan", "--json"]).await;
+    assert_eq!(code(&json), 0);
+    let value: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let people = value["plan"]["people"].as_array().unwrap();
+    assert_eq!(people.len(), 2);
+    assert_eq!(people[0]["action"]["action"], "update");
+    assert_eq!(people[0]["action"]["changes"][0]["field"], "lastname");
+    assert_eq!(people[0]["action"]["changes"][0]["new"], "Smith");
+
+    // Still the same plan: nothing was applied.
+    let again = world.run(&["plan"]).await;
+    assert!(stdout(&again).contains("lastname: \"Doe\" → \"Smith\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_shows_the_last_run_a_person_errors_only_and_json() {
+    let world = World::new().await;
+    let empty = world.run(&["log"]).await;
+    assert_eq!(code(&empty), 0);
+    assert!(stdout(&empty).contains("No runs recorded yet"));
+
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Nowhere,active\nP2,asmith,ann@example.com,Ann,Smith,Finance,active");
+    assert_eq!(code(&world.run(&["sync"]).await), 1);
+
+    let last = stdout(&world.run(&["log"]).await);
+    assert!(
+        last.contains("Run 1: failed") && last.contains("P2"),
+        "{last}"
+    );
+    let errors = stdout(&world.run(&["log", "--errors", "--calls"]).await);
+    assert!(
+        errors.contains("P1") && !errors.contains("\"ann@example.com\""),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("PUT") && errors.contains("/oauth2/token"),
+        "{errors}"
+    );
+    let person = stdout(&world.run(&["log", "--person", "P2"]).await);
+    assert!(
+        person.contains("Run 1") && person.contains("create"),
+        "{person}"
+    );
+    let json: Value =
+        serde_json::from_str(&stdout(&world.run(&["log", "--run", "1", "--json"]).await)).unwrap();
+    assert_eq!(json["run"]["id"], 1);
+    assert_eq!(json["run"]["status"], "failed");
+    assert_eq!(json["changes"].as_array().unwrap().len(), 2);
+    let list = stdout(&world.run(&["log", "--list"]).await);
+    assert!(list.starts_with("RUN"), "{list}");
+    let none = world.run(&["log", "--run", "99"]).await;
+    assert_eq!(code(&none), 1);
+    assert!(stderr(&none).contains("no run 99"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_each_part_and_fails_on_wrong_credentials() {
+    let world = World::new().await;
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Doe,Finance,active");
+    let ok = world.run(&["check"]).await;
+    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
+    let text = stdout(&ok);
+    assert!(text.contains("ok    credentials"), "{text}");
+    assert!(text.contains("ok    read scope"), "{text}");
+    assert!(text.contains("ok    HR extract"), "{text}");
+
+    let mut all: Vec<String> = vec!["check".into(), "--config".into()];
+    all.push(world.config().display().to_string());
+    let wrong = coupa_sync(all, &[("CLI_TEST_SECRET", "not-the-secret")]).await;
+    assert_eq!(code(&wrong), 1);
+    let text = stdout(&wrong);
+    assert!(
+        text.contains("FAIL  credentials") && text.contains("invalid_client"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-secret"));
+
+    std::fs::remove_file(world.dir.path().join("hr.csv")).unwrap();
+    let no_hr = world.run(&["check"]).await;
+    assert_eq!(code(&no_hr), 1);
+    assert!(stdout(&no_hr).contains("FAIL  HR extract"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_writes_the_commented_example_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.toml");
+    let args = || {
+        vec![
+            "init".to_string(),
+            "--config".into(),
+            path.display().to_string(),
+        ]
+    };
+    let first = coupa_sync(args(), &[]).await;
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.toml")
+        )
+        .unwrap()
+    );
+    let again = coupa_sync(args(), &[]).await;
+    assert_eq!(code(&again), 2);
+    assert!(stderr(&again).contains("--force"));
+    let mut forced = args();
+    forced.push("--force".into());
+    assert_eq!(code(&coupa_sync(forced, &[]).await), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_secret_is_in_no_output_and_no_file() {
+    let world = World::new().await;
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active\nP2,k,k@example.com,Kai,K,Finance,active");
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["plan"],
+        vec!["sync"],
+        vec!["log", "--calls"],
+        vec!["check"],
+    ] {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push("--config".into());
+        all.push(world.config().display().to_string());
+        outputs.push(coupa_sync(all, &[("CLI_TEST_SECRET", SECRET), ("RUST_LOG", "debug")]).await);
+    }
+    for out in &outputs {
+        assert!(!stdout(out).contains(SECRET) && !stderr(out).contains(SECRET));
+    }
+    assert!(
+        stdout(&outputs[2]).contains("/oauth2/token"),
+        "the token call is in the log, without its secret"
+    );
+    for entry in std::fs::read_dir(world.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_to_the_end_and_leaves_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("demo");
+    let out = coupa_sync(
+        vec!["demo".into(), "--dir".into(), folder.display().to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Demo complete"), "{text}");
+    assert!(!text.contains("[MISSING]"), "{text}");
+    assert!(
+        text.contains("Login is too short"),
+        "the Coupa error is shown: {text}"
+    );
+    assert!(
+        text.contains("Subject: coupa-sync run 3"),
+        "the digest is shown: {text}"
+    );
+    for file in [
+        "coupa-sync.toml",
+        "hr.csv",
+        "coupa-sync.db",
+        "access.log",
+        "reference.json",
+    ] {
+        assert!(folder.join(file).exists(), "{file}");
+    }
+    // A folder already in use is refused.
+    let busy = coupa_sync(
+        vec!["demo".into(), "--dir".into(), folder.display().to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&busy), 2);
+}
