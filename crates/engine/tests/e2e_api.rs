@@ -56,8 +56,8 @@ managed = ["Buyer", "Accounts Payable"]
 path = "coupa-sync.db"
 "#;
 
-/// A sandbox (no rate limit unless asked, a mailbox), its company, and a folder for the
-/// configuration, the HR file and the store.
+/// A sandbox (no rate limit, a mailbox, an access log), its company, and a folder for the
+/// configuration, the HR file, the store and the sandbox's access log.
 struct World {
     dir: tempfile::TempDir,
     sandbox: Sandbox,
@@ -91,6 +91,7 @@ async fn json_of(request: reqwest::RequestBuilder) -> Value {
 
 impl World {
     async fn new(users: Vec<Value>) -> World {
+        let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::new(SandboxConfig {
             clients: vec![ClientCredentials {
                 id: CLIENT.into(),
@@ -99,6 +100,7 @@ impl World {
             }],
             rate_limit: None,
             smtp: Some("127.0.0.1:0".into()),
+            access_log: Some(dir.path().join("access.log")),
             ..SandboxConfig::default()
         })
         .await
@@ -114,7 +116,7 @@ impl World {
             .unwrap();
         let running = sandbox.clone().spawn("127.0.0.1:0").await.unwrap();
         World {
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             sandbox,
             running,
             extra: String::new(),
@@ -223,6 +225,20 @@ starttls = false
             }
         }
         all
+    }
+
+    /// Stops the sandbox (which flushes its access log) and returns the log's requests as
+    /// `(method, path)`.
+    async fn stop(self) -> Vec<(String, String)> {
+        self.running.stop().await.unwrap();
+        let text = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap();
+        text.lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line).unwrap();
+                let field = |k: &str| v[k].as_str().unwrap().to_string();
+                (field("method"), field("path"))
+            })
+            .collect()
     }
 
     /// The mailbox's messages, waiting a moment for the SMTP server to store them.
@@ -608,9 +624,29 @@ async fn plan_looks_people_up_and_writes_nothing() {
     }
     assert_eq!(world.users().await, before, "Coupa is unchanged");
     assert!(report.run.dry_run);
-    // Nothing was applied, so a real run still sees both people.
-    let real = world.sync().await;
-    assert_eq!(real.changes.len(), 2);
+    // Nothing was applied, so the next run looks at both people again.
+    assert!(
+        world
+            .store()
+            .await
+            .applied_state()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What the sandbox itself saw: reads and token requests, nothing else.
+    let requests = world.stop().await;
+    assert!(
+        requests
+            .iter()
+            .any(|(m, p)| m == "GET" && p.contains("employee_number[in]="))
+    );
+    for (method, path) in &requests {
+        assert!(
+            method == "GET" || (method == "POST" && path == "/oauth2/token"),
+            "the sandbox received {method} {path}"
+        );
+    }
 }
 
 #[tokio::test]
