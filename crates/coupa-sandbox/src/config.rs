@@ -70,6 +70,14 @@ pub struct SandboxConfig {
     pub smtp: Option<String>,
     /// Run the SFTP server (Coupa's flat-file drop folder). `None`: no SFTP.
     pub sftp: Option<crate::SftpConfig>,
+    /// How often the users loader polls `/Incoming/Users` (Coupa: every 3 to 6 minutes). Default 5
+    /// minutes; tests use a fraction of a second or `Sandbox::run_loader_once`.
+    pub loader_interval: Duration,
+    /// Where the loader's failure notices are sent, through the mailbox. Default
+    /// `admin@coupa-sandbox.invalid`.
+    pub admin_email: String,
+    /// Write a users export to `/Outgoing/Users` when the sandbox starts and every 24 hours.
+    pub export_daily: bool,
 }
 
 impl Default for SandboxConfig {
@@ -85,6 +93,9 @@ impl Default for SandboxConfig {
             reference: None,
             smtp: None,
             sftp: None,
+            loader_interval: crate::loader::DEFAULT_INTERVAL,
+            admin_email: crate::loader::DEFAULT_ADMIN_EMAIL.into(),
+            export_daily: false,
         }
     }
 }

@@ -1,10 +1,11 @@
-//! The sandbox's state in SQLite (`<data_dir>/sandbox.db`): one JSON row per user and per setup
-//! record, read whole at start and written through on every change.
+//! The sandbox's state in SQLite (`<data_dir>/sandbox.db`): one JSON row per user, per setup record
+//! and per flat-file load (data file source), read whole at start and written through on every change.
 
 use crate::SandboxError;
 use crate::setup::{CustomField, SetupRecord};
 use crate::store::{State, StoredUser};
 use coupa_wire::{ContentGroup, Currency, Department, Role};
+use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -16,9 +17,11 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS setup (kind TEXT NOT NULL, id INTEGER NOT NULL, \
      record TEXT NOT NULL, PRIMARY KEY (kind, id))",
+    "CREATE TABLE IF NOT EXISTS data_file_sources (id INTEGER PRIMARY KEY, record TEXT NOT NULL)",
 ];
 
-#[derive(Debug)]
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
 pub(crate) struct Db {
     pool: SqlitePool,
     path: PathBuf,
@@ -140,6 +143,32 @@ impl Db {
         sqlx::query("INSERT OR REPLACE INTO setup (kind, id, record) VALUES (?, ?, ?)")
             .bind(T::KIND)
             .bind(record.id().unwrap_or_default())
+            .bind(text)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every saved data file source, as `(id, JSON record)`, in id order.
+    pub async fn load_data_file_sources(&self) -> Result<Vec<(i64, String)>, SandboxError> {
+        let rows = sqlx::query("SELECT id, record FROM data_file_sources ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(format!("cannot read data file sources: {e}")))?;
+        rows.iter()
+            .map(|row| self.columns(row, "data_file_sources"))
+            .collect()
+    }
+
+    pub async fn save_data_file_source<T: Serialize>(
+        &self,
+        id: i64,
+        record: &T,
+    ) -> Result<(), String> {
+        let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        sqlx::query("INSERT OR REPLACE INTO data_file_sources (id, record) VALUES (?, ?)")
+            .bind(id)
             .bind(text)
             .execute(&self.pool)
             .await

@@ -372,7 +372,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 /// A date-time in any form Coupa's examples use: ISO-8601 with an offset, a bare date (midnight
 /// UTC), or `2015-04-16 22:00:00` (UTC), optionally in single quotes.
-fn parse_datetime(value: &str) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn parse_datetime(value: &str) -> Option<DateTime<FixedOffset>> {
     let v = value.trim().trim_matches('\'');
     if let Ok(d) = DateTime::parse_from_rfc3339(v) {
         return Some(d);

@@ -1,8 +1,8 @@
 //! The shared state, the HTTP service built from every part, and serving it on a listener.
 
 use crate::{
-    SandboxConfig, SandboxError, access_log, auth, faults, mailbox, ratelimit, reference, sftp,
-    store, users,
+    SandboxConfig, SandboxError, access_log, auth, data_sources, export, faults, loader, mailbox,
+    ratelimit, reference, sftp, store, users,
 };
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -33,6 +33,9 @@ pub(crate) struct Shared {
     pub mailbox: mailbox::Mailbox,
     /// The SFTP server and its drop folder, when the config asks for SFTP.
     pub sftp: Option<sftp::Sftp>,
+    /// The users loader's loads (data file sources).
+    pub data_sources: data_sources::DataSources,
+    pub loader: loader::Loader,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,6 +72,7 @@ pub fn app(sandbox: &Sandbox) -> Router {
     let api = Router::new()
         .merge(users::routes())
         .merge(reference::routes())
+        .merge(data_sources::routes())
         // Unknown `/api` paths answer 404 from behind auth and the limiter, like the real routes.
         .route("/api/{*rest}", any(not_found))
         .layer(from_fn_with_state(state.clone(), ratelimit::layer))
@@ -82,6 +86,8 @@ pub fn app(sandbox: &Sandbox) -> Router {
     if state.config.smtp.is_some() {
         router = router.merge(mailbox::routes());
     }
+    // Coupa's Data Sources page; the sandbox has no UI login, so no auth either.
+    router = router.merge(data_sources::page_routes());
     router
         .layer(from_fn_with_state(state.clone(), access_log::layer))
         .with_state(state)
@@ -101,7 +107,9 @@ impl Sandbox {
     /// Loads reference data and any saved state.
     pub async fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.validate()?;
+        loader::check_settings(&config)?;
         let coupa = store::Coupa::open(&config).await?;
+        let data_sources = data_sources::DataSources::open(coupa.db().cloned()).await?;
         let access_log = match &config.access_log {
             Some(path) => Some(access_log::AccessLog::open(path).await?),
             None => None,
@@ -117,6 +125,8 @@ impl Sandbox {
             access_log,
             mailbox: mailbox::Mailbox::default(),
             sftp,
+            data_sources,
+            loader: loader::Loader::default(),
             coupa,
             config,
         };
@@ -145,6 +155,12 @@ impl Sandbox {
         }
     }
 
+    /// Starts the users loader's polling and the daily export beside the SFTP server.
+    fn start_flat_file_jobs(&self, shutdown: &CancellationToken) {
+        loader::spawn(&self.state, shutdown);
+        export::spawn_daily(&self.state, shutdown);
+    }
+
     /// Serves on `listener` until `shutdown` is cancelled, then finishes the requests in flight.
     pub async fn serve(
         self,
@@ -152,6 +168,7 @@ impl Sandbox {
         shutdown: CancellationToken,
     ) -> Result<(), SandboxError> {
         self.start_sftp(&shutdown).await?;
+        self.start_flat_file_jobs(&shutdown);
         let smtp = self.bind_smtp().await?;
         self.serve_with_smtp(listener, smtp, shutdown).await
     }
@@ -204,6 +221,7 @@ impl Sandbox {
         let smtp_addr = smtp.as_ref().map(TcpListener::local_addr).transpose()?;
         let shutdown = CancellationToken::new();
         let sftp = self.start_sftp(&shutdown).await?;
+        self.start_flat_file_jobs(&shutdown);
         let task = tokio::spawn(self.serve_with_smtp(listener, smtp, shutdown.clone()));
         Ok(Running {
             addr,

@@ -10,6 +10,7 @@ use crate::{SandboxConfig, SandboxError, changes};
 use chrono::{DateTime, FixedOffset};
 use coupa_wire::User;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
@@ -217,6 +218,11 @@ impl Coupa {
         }
     }
 
+    /// The database that keeps the state, when there is a data folder.
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
+    }
+
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -237,13 +243,41 @@ impl Coupa {
 
     /// Applies a PUT/PATCH body to user `id`. A body that changes nothing stores nothing.
     pub async fn update_user(&self, id: i64, input: User) -> Result<StoredUser, Refusal> {
+        self.apply_update(id, input, Lists::Merge).await
+    }
+
+    /// Applies a users flat-file row to user `id`: the rules of a PUT, except that the roles and
+    /// content groups the row names replace the user's (Coupa's loader replaces; its API merges).
+    pub async fn update_user_from_row(&self, id: i64, input: User) -> Result<StoredUser, Refusal> {
+        self.apply_update(id, input, Lists::Replace).await
+    }
+
+    async fn apply_update(
+        &self,
+        id: i64,
+        input: User,
+        lists: Lists,
+    ) -> Result<StoredUser, Refusal> {
         let _guard = self.writer.lock().await;
         let changed = {
             let state = self.read();
             let current = state.user(id).ok_or(Refusal::NotFound)?;
-            match changes::update(&state, current, input, now()).map_err(Refusal::Invalid)? {
-                Some(changed) => changed,
-                None => return Ok(current.clone()),
+            let mut start = Cow::Borrowed(current);
+            if lists == Lists::Replace {
+                // Merging into an emptied list is replacing it. An empty list sent clears the
+                // user's by the API's own rule, so only a list with names empties it first.
+                if input.roles.as_ref().is_some_and(|r| !r.is_empty()) {
+                    start.to_mut().roles.clear();
+                }
+                if input.content_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+                    start.to_mut().content_groups.clear();
+                }
+            }
+            match changes::update(&state, &start, input, now()).map_err(Refusal::Invalid)? {
+                Some(changed) if lists == Lists::Merge => changed,
+                // A list replaced by the same set is no change: compare apart from order and stamp.
+                Some(changed) if !same_apart_from_stamp(changed.clone(), current) => changed,
+                _ => return Ok(current.clone()),
             }
         };
         self.store_user(changed).await
@@ -293,6 +327,25 @@ impl Coupa {
     }
 }
 
+/// How an update treats the roles and content groups it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lists {
+    Merge,
+    Replace,
+}
+
+fn same_apart_from_stamp(mut changed: StoredUser, current: &StoredUser) -> bool {
+    let same_set = |a: &[i64], b: &[i64]| a.len() == b.len() && a.iter().all(|id| b.contains(id));
+    if same_set(&changed.roles, &current.roles) {
+        changed.roles.clone_from(&current.roles);
+    }
+    if same_set(&changed.content_groups, &current.content_groups) {
+        changed.content_groups.clone_from(&current.content_groups);
+    }
+    changed.user.updated_at = current.user.updated_at;
+    changed == *current
+}
+
 fn data_error(config: &SandboxConfig, refusal: &Refusal) -> SandboxError {
     SandboxError::Data {
         path: config
@@ -315,7 +368,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// The current time at Coupa's precision (whole seconds).
-fn now() -> DateTime<FixedOffset> {
+pub(crate) fn now() -> DateTime<FixedOffset> {
     let now = chrono::Utc::now().fixed_offset();
     DateTime::from_timestamp(now.timestamp(), 0)
         .map(|d| d.fixed_offset())
