@@ -89,6 +89,24 @@ pub struct Args {
     /// Lifetime of an issued access token, in seconds (Coupa: 86399).
     #[arg(long, value_name = "SECS", default_value_t = 86399, value_parser = clap::value_parser!(u64).range(1..))]
     token_ttl: u64,
+
+    /// How often the users loader takes the files in SFTP's /Incoming/Users, in seconds (Coupa:
+    /// every 3 to 6 minutes). The loader runs when SFTP is served.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = SandboxConfig::default().loader_interval.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    loader_interval: u64,
+
+    /// Where the loader's notice of a failed load goes, through the mailbox (/mailbox/messages).
+    #[arg(long, value_name = "ADDRESS", default_value_t = SandboxConfig::default().admin_email)]
+    admin_email: String,
+
+    /// Write a users export to SFTP's /Outgoing/Users at start and every 24 hours.
+    #[arg(long)]
+    export_daily: bool,
 }
 
 /// Parse errors that never repeat the value: it holds a secret, and clap's own messages quote it.
@@ -208,6 +226,9 @@ impl Args {
             access_log: self.access_log,
             data_dir: self.data,
             reference: self.reference,
+            loader_interval: Duration::from_secs(self.loader_interval),
+            admin_email: self.admin_email,
+            export_daily: self.export_daily,
             ..SandboxConfig::default()
         }
     }

@@ -203,6 +203,8 @@ fn flags_that_cannot_work_exit_2_with_a_message_that_names_the_problem() {
     assert!(refused(&["--burst", "0"]).contains("--burst"));
     assert!(refused(&["--no-rate-limit", "--rate-limit", "5"]).contains("--rate-limit"));
     assert!(refused(&["--listen", "not-an-address"]).contains("not-an-address"));
+    assert!(refused(&["--loader-interval", "0"]).contains("--loader-interval"));
+    assert!(refused(&["--admin-email", "nobody"]).contains("admin e-mail"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     assert!(refused(&["--listen", &addr]).contains("cannot listen on"));
