@@ -39,8 +39,9 @@ enum Command {
     Check(check::Args),
     /// Write a commented example configuration.
     Init(init::Args),
-    /// Run a local Coupa (users API, OAuth2, rate limit, seeded faults) for tests and dry runs.
-    Sandbox(sandbox::Args),
+    /// Run a local Coupa (users API, OAuth2, rate limit, seeded faults, SFTP drop folder and CSV
+    /// loader, mailbox) for tests and dry runs.
+    Sandbox(Box<sandbox::Args>),
 }
 
 /// Why a command stopped short; decides the exit code.
@@ -72,7 +73,7 @@ async fn main() -> ExitCode {
         Command::Log(args) => log::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Init(args) => init::run(&args),
-        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Sandbox(args) => sandbox::run(*args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

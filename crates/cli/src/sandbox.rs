@@ -4,7 +4,10 @@ use crate::Failure;
 use anyhow::{Context, anyhow};
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use coupa_sandbox::{ClientCredentials, FaultConfig, RateLimit, Sandbox, SandboxConfig};
+use coupa_sandbox::{
+    ClientCredentials, FaultConfig, RateLimit, Running, Sandbox, SandboxConfig, SftpConfig,
+    SftpUser,
+};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
@@ -107,6 +110,64 @@ pub struct Args {
     /// Write a users export to SFTP's /Outgoing/Users at start and every 24 hours.
     #[arg(long)]
     export_daily: bool,
+
+    /// Run the mailbox: an SMTP server on ADDR (port 0 picks one) whose messages are listed at
+    /// /mailbox/messages. Point coupa-sync's [notify.smtp] at it.
+    #[arg(long, value_name = "ADDR")]
+    smtp: Option<String>,
+
+    /// Serve Coupa's SFTP drop folder (/Incoming/Users, the archive, /Outgoing/Users) on ADDR (port 0
+    /// picks one); the users loader takes the files uploaded there.
+    #[arg(long, value_name = "ADDR")]
+    sftp: Option<String>,
+
+    /// An SFTP login with a password, as NAME:PASSWORD. Repeatable. Without any --sftp-user or
+    /// --sftp-key, a demo login with a random password is created and printed.
+    #[arg(long = "sftp-user", value_name = "NAME:PASSWORD", value_parser = SftpUserParser, requires = "sftp")]
+    sftp_users: Vec<(String, SecretString)>,
+
+    /// An SFTP login by key, as NAME:FILE where FILE holds OpenSSH public keys (authorized_keys lines).
+    /// Repeatable.
+    #[arg(long = "sftp-key", value_name = "NAME:FILE", requires = "sftp")]
+    sftp_keys: Vec<String>,
+
+    /// An OpenSSH private key file to use as the SFTP host key [default: an ed25519 key, generated
+    /// and kept in the data folder when there is one].
+    #[arg(long, value_name = "FILE", requires = "sftp")]
+    sftp_host_key: Option<PathBuf>,
+
+    /// Where the loader moves files before loading them (Coupa documents /Incoming/Archive/Users and
+    /// /Archive/Incoming/Users).
+    #[arg(long, value_name = "PATH", default_value = coupa_sandbox::DEFAULT_ARCHIVE, requires = "sftp")]
+    archive_path: String,
+}
+
+/// Reads `--sftp-user NAME:PASSWORD`, the password straight into a `SecretString`.
+#[derive(Debug, Clone)]
+struct SftpUserParser;
+
+impl TypedValueParser for SftpUserParser {
+    type Value = (String, SecretString);
+
+    fn parse_ref(
+        &self,
+        _: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<(String, SecretString), clap::Error> {
+        let text = value
+            .to_str()
+            .ok_or_else(|| secret_value_error("--sftp-user", "not UTF-8"))?;
+        match text.split_once(':') {
+            Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+                Ok((name.to_string(), SecretString::from(password)))
+            }
+            _ => Err(secret_value_error(
+                "--sftp-user",
+                "expected NAME:PASSWORD with neither empty",
+            )),
+        }
+    }
 }
 
 /// Parse errors that never repeat the value: it holds a secret, and clap's own messages quote it.
@@ -187,27 +248,82 @@ impl TypedValueParser for SecretParser {
     }
 }
 
-fn demo_client() -> ClientCredentials {
+fn random_secret() -> SecretString {
     let secret: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(32)
         .map(char::from)
         .collect();
+    SecretString::from(secret)
+}
+
+fn demo_client() -> ClientCredentials {
     ClientCredentials {
         id: DEMO_CLIENT.to_string(),
-        secret: SecretString::from(secret),
+        secret: random_secret(),
         scopes: Vec::new(),
     }
 }
 
+/// The SFTP logins from `--sftp-user` and `--sftp-key` (one login may have both), or the demo login.
+fn sftp_users(
+    passwords: Vec<(String, SecretString)>,
+    keys: &[String],
+) -> Result<Vec<SftpUser>, Failure> {
+    let mut users: Vec<SftpUser> = Vec::new();
+    for (name, password) in passwords {
+        users.push(SftpUser {
+            name,
+            password: Some(password),
+            authorized_keys: Vec::new(),
+        });
+    }
+    for spec in keys {
+        let Some((name, file)) = spec
+            .split_once(':')
+            .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+        else {
+            return Err(Failure::Usage(anyhow!(
+                "--sftp-key {spec}: expected NAME:FILE"
+            )));
+        };
+        match users.iter_mut().find(|u| u.name == name) {
+            Some(user) => user.authorized_keys.push(PathBuf::from(file)),
+            None => users.push(SftpUser {
+                name: name.to_string(),
+                password: None,
+                authorized_keys: vec![PathBuf::from(file)],
+            }),
+        }
+    }
+    if users.is_empty() {
+        users.push(SftpUser {
+            name: DEMO_CLIENT.to_string(),
+            password: Some(random_secret()),
+            authorized_keys: Vec::new(),
+        });
+    }
+    Ok(users)
+}
+
 impl Args {
-    fn into_config(self) -> SandboxConfig {
+    fn into_config(self) -> Result<SandboxConfig, Failure> {
         let clients = if self.clients.is_empty() {
             vec![demo_client()]
         } else {
             self.clients
         };
-        SandboxConfig {
+        let sftp = match self.sftp {
+            Some(addr) => Some(SftpConfig {
+                addr,
+                users: sftp_users(self.sftp_users, &self.sftp_keys)?,
+                host_key: self.sftp_host_key,
+                archive_path: self.archive_path,
+                ..SftpConfig::default()
+            }),
+            None => None,
+        };
+        Ok(SandboxConfig {
             clients,
             api_key: self.api_key,
             token_ttl: Duration::from_secs(self.token_ttl),
@@ -229,13 +345,15 @@ impl Args {
             loader_interval: Duration::from_secs(self.loader_interval),
             admin_email: self.admin_email,
             export_daily: self.export_daily,
-            ..SandboxConfig::default()
-        }
+            smtp: self.smtp,
+            sftp,
+        })
     }
 }
 
 /// What the person who started the sandbox needs: where it is and how to get in.
-fn print_banner(url: &str, config: &SandboxConfig, demo: bool) {
+fn print_banner(running: &Running, config: &SandboxConfig, demo: bool) {
+    let url = running.url();
     println!("Coupa sandbox listening on {url}");
     println!("  token endpoint: {url}/oauth2/token (grant_type=client_credentials)");
     println!("  users API:      {url}/api/users");
@@ -281,6 +399,34 @@ fn print_banner(url: &str, config: &SandboxConfig, demo: bool) {
     if let Some(path) = &config.access_log {
         println!("Access log: {}", path.display());
     }
+    if let Some(smtp) = running.smtp_addr {
+        println!("Mailbox: SMTP on {smtp}, messages at {url}/mailbox/messages");
+    }
+    if let (Some(sftp), Some(sftp_config)) = (&running.sftp, &config.sftp) {
+        println!(
+            "SFTP drop folder on {} (upload to /Incoming/Users)",
+            sftp.addr
+        );
+        println!("  host key {}", sftp.host_key_fingerprint);
+        println!("  known_hosts line: {}", sftp.known_hosts_line());
+        for user in &sftp_config.users {
+            // Only the generated demo login's password is shown: it opens nothing but this sandbox.
+            match &user.password {
+                Some(p) if user.name == DEMO_CLIENT && sftp_config.users.len() == 1 => {
+                    println!(
+                        "  demo login (throwaway): {} / {}",
+                        user.name,
+                        p.expose_secret()
+                    )
+                }
+                _ => println!("  login: {}", user.name),
+            }
+        }
+        println!(
+            "  loader: every {} s; data file sources at {url}/api/data_file_sources and {url}/data_sources",
+            config.loader_interval.as_secs()
+        );
+    }
     println!("Ctrl-C or SIGTERM stops it.");
 }
 
@@ -313,7 +459,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .map_err(Failure::Runtime)?;
     let demo = args.clients.is_empty();
     let listen = args.listen.clone();
-    let config = args.into_config();
+    let config = args.into_config()?;
     let sandbox = Sandbox::new(config)
         .await
         .map_err(|e| Failure::Usage(anyhow!(e)))?;
@@ -322,7 +468,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .spawn(&listen)
         .await
         .map_err(|e| Failure::Usage(anyhow!(e)))?;
-    print_banner(&running.url(), sandbox.config(), demo);
+    print_banner(&running, sandbox.config(), demo);
     tracing::info!(addr = %running.addr, "sandbox started");
 
     signals.next().await;

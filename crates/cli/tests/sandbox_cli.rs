@@ -217,3 +217,39 @@ fn flags_that_cannot_work_exit_2_with_a_message_that_names_the_problem() {
     assert!(message.contains("--client"), "{message}");
     assert!(!message.contains("s3cr3t-only"), "{message}");
 }
+
+/// With `--sftp` and `--smtp`, the banner says where the drop folder and the mailbox are, the host key
+/// to pin, and the logins (given passwords are never printed); the SSH server greets and the mailbox
+/// answers over HTTP. (Logging in with OpenSSH's sftp is covered in crates/coupa-sandbox/tests/sftp.rs.)
+#[test]
+fn sftp_and_mailbox_flags_start_both_and_print_where_they_are() {
+    let mut command = coupa_sync();
+    command.args([
+        "sandbox",
+        "--listen",
+        "127.0.0.1:0",
+        "--smtp",
+        "127.0.0.1:0",
+        "--sftp",
+        "127.0.0.1:0",
+        "--sftp-user",
+        "loader:pw-not-printed-7781",
+    ]);
+    let started = Started::new(command);
+    let text = started.banner.join("\n");
+    assert!(!text.contains("pw-not-printed-7781"), "{text}");
+    assert!(text.contains("  login: loader"), "{text}");
+    assert!(started.value("host key ").starts_with("SHA256:"), "{text}");
+    let sftp_addr = started.value("SFTP drop folder on ");
+    let mut ssh = TcpStream::connect(&sftp_addr).unwrap();
+    ssh.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut greeting = [0u8; 8];
+    ssh.read_exact(&mut greeting).unwrap();
+    assert_eq!(&greeting, b"SSH-2.0-");
+    let (status, body) = http(
+        &started.addr(),
+        "GET /mailbox/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(started.terminate(), 0);
+}

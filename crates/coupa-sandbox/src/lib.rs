@@ -32,7 +32,7 @@ mod validate;
 
 pub use config::{ClientCredentials, FaultConfig, RateLimit, SandboxConfig};
 pub use data_sources::{DataFileSource, LoadStatus, SFTP_USER, UploadError, file_file_name};
-pub use dropfolder::{ArchivedFile, DropFolder, DropFolderError, WaitingFile};
+pub use dropfolder::{ArchivedFile, DEFAULT_ARCHIVE, DropFolder, DropFolderError, WaitingFile};
 pub use error::{ApiError, SandboxError};
 pub use seed::SeedError;
 pub use server::{Running, Sandbox, app};
