@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod csv;
 pub mod detect;
 pub mod fields;
 pub mod hr;

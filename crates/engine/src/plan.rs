@@ -286,68 +286,81 @@ impl Plan {
     pub fn calls(&self) -> Vec<Call> {
         let mut calls = Vec::new();
         for (person, plan) in self.people.iter().enumerate() {
-            let call = |step, method, user_id, body| Call {
-                person,
-                hr_key: plan.hr_key.clone(),
-                step,
-                method,
-                user_id,
-                body,
-            };
-            match &plan.action {
-                Action::Create { changes } => {
-                    let mut body = User {
-                        active: Some(true),
-                        ..User::default()
-                    };
-                    for c in changes {
-                        c.field.write(&mut body, &c.new);
-                    }
-                    calls.push(call(Step::Create, Method::Post, None, body));
-                }
-                Action::Update { id, changes } | Action::Reactivate { id, changes } => {
-                    let step = match plan.action {
-                        Action::Reactivate { .. } => Step::Reactivate,
-                        _ => Step::Update,
-                    };
-                    let mut body = User::default();
-                    let mut first = false;
-                    for c in changes.iter().filter(|c| !c.removes_names()) {
-                        c.field.write(&mut body, &c.new);
-                        first = true;
-                    }
-                    if first {
-                        calls.push(call(step, Method::Put, Some(*id), body));
-                    }
-                    for c in changes.iter().filter(|c| c.removes_names()) {
-                        let (clear, set) = match c.field {
-                            Field::ContentGroups => {
-                                (Step::ClearContentGroups, Step::SetContentGroups)
-                            }
-                            _ => (Step::ClearRoles, Step::SetRoles),
-                        };
-                        let mut empty = User::default();
-                        c.field.write(&mut empty, &Value::Set(BTreeSet::new()));
-                        calls.push(call(clear, Method::Put, Some(*id), empty));
-                        if c.new.as_set().is_some_and(|s| !s.is_empty()) {
-                            let mut keep = User::default();
-                            c.field.write(&mut keep, &c.new);
-                            calls.push(call(set, Method::Put, Some(*id), keep));
-                        }
-                    }
-                }
-                Action::Deactivate { id } => {
-                    let body = User {
-                        active: Some(false),
-                        ..User::default()
-                    };
-                    calls.push(call(Step::Deactivate, Method::Put, Some(*id), body));
-                }
-                Action::Nothing { .. } | Action::Error { .. } => {}
-            }
+            calls.extend(person_calls(person, plan));
         }
         calls
     }
+
+    /// How many calls `calls` makes, without holding them all at once (100,000 bodies are
+    /// 100 MB).
+    fn call_count(&self) -> usize {
+        (self.people.iter().enumerate())
+            .map(|(person, plan)| person_calls(person, plan).len())
+            .sum()
+    }
+}
+
+/// One person's calls, in the order they must run.
+fn person_calls(person: usize, plan: &PersonPlan) -> Vec<Call> {
+    let mut calls = Vec::new();
+    let call = |step, method, user_id, body| Call {
+        person,
+        hr_key: plan.hr_key.clone(),
+        step,
+        method,
+        user_id,
+        body,
+    };
+    match &plan.action {
+        Action::Create { changes } => {
+            let mut body = User {
+                active: Some(true),
+                ..User::default()
+            };
+            for c in changes {
+                c.field.write(&mut body, &c.new);
+            }
+            calls.push(call(Step::Create, Method::Post, None, body));
+        }
+        Action::Update { id, changes } | Action::Reactivate { id, changes } => {
+            let step = match plan.action {
+                Action::Reactivate { .. } => Step::Reactivate,
+                _ => Step::Update,
+            };
+            let mut body = User::default();
+            let mut first = false;
+            for c in changes.iter().filter(|c| !c.removes_names()) {
+                c.field.write(&mut body, &c.new);
+                first = true;
+            }
+            if first {
+                calls.push(call(step, Method::Put, Some(*id), body));
+            }
+            for c in changes.iter().filter(|c| c.removes_names()) {
+                let (clear, set) = match c.field {
+                    Field::ContentGroups => (Step::ClearContentGroups, Step::SetContentGroups),
+                    _ => (Step::ClearRoles, Step::SetRoles),
+                };
+                let mut empty = User::default();
+                c.field.write(&mut empty, &Value::Set(BTreeSet::new()));
+                calls.push(call(clear, Method::Put, Some(*id), empty));
+                if c.new.as_set().is_some_and(|s| !s.is_empty()) {
+                    let mut keep = User::default();
+                    c.field.write(&mut keep, &c.new);
+                    calls.push(call(set, Method::Put, Some(*id), keep));
+                }
+            }
+        }
+        Action::Deactivate { id } => {
+            let body = User {
+                active: Some(false),
+                ..User::default()
+            };
+            calls.push(call(Step::Deactivate, Method::Put, Some(*id), body));
+        }
+        Action::Nothing { .. } | Action::Error { .. } => {}
+    }
+    calls
 }
 
 /// Coupa's users, indexed by the match field and the unique keys.
@@ -419,7 +432,7 @@ pub fn build(
         safety: None,
     };
     plan.safety = safety(&plan, options);
-    plan.summary.calls = plan.calls().len();
+    plan.summary.calls = plan.call_count();
     plan
 }
 

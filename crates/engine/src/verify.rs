@@ -177,7 +177,7 @@ pub fn pending(change: &FieldChange) -> FieldVerdict {
 /// Applied when Coupa holds the value sent, ignored (with the value kept) when it does not. A set
 /// holds what was sent when it has every name sent and no managed name that was not: Coupa adds names
 /// of its own (the `User` role on create), and those are not the connector's to judge.
-fn judge(
+pub fn judge(
     verdict: &mut FieldVerdict,
     change: &FieldChange,
     user: &User,

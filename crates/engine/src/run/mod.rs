@@ -7,7 +7,7 @@
 //! verification reads the write's own answer.
 
 mod connect;
-mod record;
+pub(crate) mod record;
 
 pub use connect::{ApiCalls, ConnectError, client};
 
@@ -25,6 +25,7 @@ use crate::store::{
 use crate::verify::verify;
 use coupa_client::{Client, Query, Users};
 use coupa_wire::User;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// How a run is asked to behave.
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Plan only: lookups (GETs) but no write, no applied state, no notification.
     pub dry_run: bool,
+    /// How changes reach Coupa: API calls, or users CSV files over SFTP (`crate::csv`).
+    pub via: RunMode,
 }
 
 /// Told how the writes progress, for a progress bar.
@@ -67,6 +70,8 @@ pub struct RunReport {
     pub calls: ApiCalls,
     /// The digest's deliveries (none for a run without problems, or a dry run).
     pub deliveries: Vec<Delivery>,
+    /// The users files of a CSV run: this run's, and earlier runs' it waited for.
+    pub csv: Option<crate::csv::CsvReport>,
 }
 
 impl RunReport {
@@ -97,6 +102,7 @@ pub(crate) struct Gathered {
     pub(crate) changes: Vec<ChangeRecord>,
     pub(crate) counts: RunCounts,
     pub(crate) stop: Option<String>,
+    pub(crate) csv: Option<crate::csv::CsvReport>,
 }
 
 /// Runs the API path once. Failures of the run itself (an unreadable HR file, Coupa unreachable)
@@ -109,7 +115,7 @@ pub async fn run<S: Store + 'static>(
 ) -> Result<RunReport, RunError> {
     let applied = record::applied_state(store.applied_state().await?);
     let tally = Arc::new(connect::Tally::default());
-    let run = store.begin_run(RunMode::Api, options.dry_run).await?;
+    let run = store.begin_run(options.via, options.dry_run).await?;
     let hook = connect::call_log(store.clone(), run.id, tally.clone());
     let file = config.file.display().to_string();
     let client = match client(&config.coupa, &file, Some(hook)) {
@@ -133,6 +139,7 @@ pub async fn run<S: Store + 'static>(
         changes: Vec::new(),
         counts: RunCounts::default(),
         stop: None,
+        csv: None,
     };
     let outcome = steps(
         config,
@@ -190,6 +197,7 @@ pub async fn run<S: Store + 'static>(
         run_problems,
         calls: tally.read(),
         deliveries,
+        csv: gathered.csv,
     })
 }
 
@@ -198,21 +206,29 @@ async fn steps<S: Store>(
     config: &Config,
     store: &S,
     client: &Client,
-    applied: AppliedState,
+    mut applied: AppliedState,
     options: RunOptions,
     progress: &dyn Progress,
     out: &mut Gathered,
 ) -> Result<(), Problem> {
     let run_id = out.run_id;
     let users = &client.users();
+    // The CSV path first settles the files earlier runs left waiting; their people wait too.
+    let waiting = match options.via {
+        RunMode::Csv => {
+            crate::csv::resume(config, store, client, &mut applied, options.dry_run, out).await?
+        }
+        RunMode::Api => HashSet::new(),
+    };
     let (detection, mapping, applied) = detect_changes(config, applied, options.mode).await?;
     let population = detection.population();
     let Detection {
-        changes,
+        mut changes,
         unchanged,
         errors,
         ..
     } = detection;
+    changes.retain(|c| !waiting.contains(&c.hr_key));
     out.counts.unchanged += count(unchanged);
     out.counts.people += count(unchanged);
     for error in &errors {
@@ -237,6 +253,22 @@ async fn steps<S: Store>(
         out.stop = Some(stop.to_string());
         out.plan = Some(plan);
         return Ok(());
+    }
+    if options.via == RunMode::Csv {
+        let csv = crate::csv::apply(
+            config,
+            store,
+            client,
+            &plan,
+            &found,
+            &applied,
+            options.dry_run,
+            progress,
+            out,
+        )
+        .await;
+        out.plan = Some(plan);
+        return csv;
     }
     if options.dry_run {
         for person in &plan.people {
