@@ -66,3 +66,36 @@ pub async fn close_store(store: Arc<SqliteStore>) -> Result<(), Failure> {
 pub fn runtime(e: impl Into<anyhow::Error>) -> Failure {
     Failure::Runtime(e.into())
 }
+
+/// `--mode api|csv`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ModeArg {
+    /// How changes reach Coupa: `api` (one REST call per change) or `csv` (users files uploaded to
+    /// Coupa's SFTP folder, loaded by Coupa's scheduled job, then verified through the API).
+    #[arg(long = "mode", value_enum, default_value_t = Via::Api)]
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    Api,
+    Csv,
+}
+
+impl ModeArg {
+    /// With `--mode csv`, a configuration that cannot run the flat-file path is a usage error.
+    pub fn check(self, config: &Config, dry_run: bool) -> Result<(), Failure> {
+        match self.via {
+            Via::Api => Ok(()),
+            Via::Csv => engine::csv::check_settings(config, dry_run)
+                .map_err(|m| Failure::Usage(anyhow!("--mode csv: {m}"))),
+        }
+    }
+
+    pub fn run_mode(self) -> engine::store::RunMode {
+        match self.via {
+            Via::Api => engine::store::RunMode::Api,
+            Via::Csv => engine::store::RunMode::Csv,
+        }
+    }
+}

@@ -1,14 +1,17 @@
 //! `coupa-sync demo`: the API path end to end on a fresh machine, in seconds. It starts the sandbox
 //! in this process (API and SMTP mailbox), loads a small company, syncs a first HR extract that
 //! matches Coupa (day 1), then a second one with the playbook's changes and errors (day 2): plan,
-//! sync, verification, the run's call log and the digest that reached the mailbox. It checks that
+//! sync, verification, the run's call log and the digest that reached the mailbox. Day 3 takes the
+//! CSV path (the sandbox's SFTP server and a loader polling every half second). It checks that
 //! every change landed and every error was caught and reported, and leaves its files behind.
+
+mod csv_day;
 
 use crate::Failure;
 use crate::common::runtime;
 use crate::{plan, sync};
 use anyhow::{Context, anyhow};
-use coupa_sandbox::{ClientCredentials, Sandbox, SandboxConfig};
+use coupa_sandbox::{ClientCredentials, Sandbox, SandboxConfig, SftpConfig, SftpUser};
 use engine::config::Config;
 use engine::run::{Quiet, RunOptions, RunReport};
 use engine::store::report::calls_table;
@@ -25,6 +28,8 @@ const DAY_1: &str = include_str!("../demo/hr-day1.csv");
 const DAY_2: &str = include_str!("../demo/hr-day2.csv");
 /// The environment variable the demo's configuration names for the client secret.
 const SECRET_ENV: &str = "COUPA_SYNC_DEMO_SECRET";
+/// The environment variable the demo's configuration names for the SFTP password.
+const SFTP_PASSWORD_ENV: &str = "COUPA_SYNC_DEMO_SFTP_PASSWORD";
 const DATA_ERRORS_TO: &str = "hr-data@example.com";
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +51,7 @@ struct Mail {
 pub async fn run(args: Args) -> Result<(), Failure> {
     let dir = folder(args.dir)?;
     let secret = format!("{:032x}", rand::rng().random::<u128>());
+    let sftp_password = format!("{:032x}", rand::rng().random::<u128>());
     let write = |name: &str, text: &str| {
         std::fs::write(dir.join(name), text)
             .with_context(|| format!("cannot write {}", dir.join(name).display()))
@@ -54,6 +60,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     write("reference.json", REFERENCE)?;
     write("hr-day1.csv", DAY_1)?;
     write("hr-day2.csv", DAY_2)?;
+    write("hr-day3.csv", csv_day::DAY_3)?;
 
     let sandbox = Sandbox::new(SandboxConfig {
         clients: vec![ClientCredentials {
@@ -64,6 +71,15 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         reference: Some(dir.join("reference.json")),
         access_log: Some(dir.join("access.log")),
         smtp: Some("127.0.0.1:0".into()),
+        sftp: Some(SftpConfig {
+            users: vec![SftpUser {
+                name: "coupa-sync-demo".into(),
+                password: Some(sftp_password.clone().into()),
+                authorized_keys: Vec::new(),
+            }],
+            ..SftpConfig::default()
+        }),
+        loader_interval: Duration::from_millis(500),
         ..SandboxConfig::default()
     })
     .await
@@ -78,13 +94,25 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         running.url()
     );
 
+    let sftp = running
+        .sftp
+        .clone()
+        .ok_or_else(|| runtime(anyhow!("the sandbox started without its SFTP server")))?;
     let config_text = CONFIG
         .replace("{url}", &running.url())
-        .replace("{smtp_port}", &smtp_port.to_string());
+        .replace("{smtp_port}", &smtp_port.to_string())
+        .replace("{sftp_port}", &sftp.addr.port().to_string())
+        .replace("{sftp_fingerprint}", &sftp.host_key_fingerprint);
     write("coupa-sync.toml", &config_text)?;
-    let config = Config::parse(&config_text, &dir.join("coupa-sync.toml"), &|name| {
-        (name == SECRET_ENV).then(|| secret.clone())
-    })
+    let config = Config::parse(
+        &config_text,
+        &dir.join("coupa-sync.toml"),
+        &|name| match name {
+            SECRET_ENV => Some(secret.clone()),
+            SFTP_PASSWORD_ENV => Some(sftp_password.clone()),
+            _ => None,
+        },
+    )
     .map_err(runtime)?;
     let store = Arc::new(
         SqliteStore::open(&config.store.path)
@@ -92,7 +120,15 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             .map_err(runtime)?,
     );
 
-    let outcome = days(&config, &store, &running.url()).await;
+    let outcome = match days(&config, &store, &running.url()).await {
+        Ok(mut checks) => csv_day::day_3(&config, &store, &running.url())
+            .await
+            .map(|more| {
+                checks.extend(more);
+                checks
+            }),
+        Err(e) => Err(e),
+    };
     running.stop().await.map_err(runtime)?;
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close().await.map_err(runtime)?;
@@ -104,7 +140,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         println!("  [{}] {what}", if *ok { "ok" } else { "MISSING" });
     }
     println!(
-        "\nFiles left in {}:\n  coupa-sync.toml, hr.csv (day 2), hr-day1.csv, hr-day2.csv, reference.json,\n  coupa-sync.db (the store), access.log (the sandbox's access log)\n\
+        "\nFiles left in {}:\n  coupa-sync.toml, hr.csv (day 3), hr-day1.csv, hr-day2.csv, hr-day3.csv, reference.json,\n  coupa-sync.db (the store), access.log (the sandbox's access log)\n\
          Read the store again with: coupa-sync log --config {} --errors --calls",
         dir.display(),
         dir.join("coupa-sync.toml").display()

@@ -1,9 +1,10 @@
-//! `coupa-sync sync`: one run of the API path. Applies the plan, verifies every field, records the
-//! run, notifies about problems, and ends with a summary table. Exit code 0 when every person was
+//! `coupa-sync sync`: one run, through the API or (`--mode csv`) users files over SFTP. Applies the
+//! plan, verifies every field, records the run, notifies about problems, and ends with a summary
+//! table. Exit code 0 when every person was
 //! applied and verified, 1 when any failed (or the run stopped), 2 for a bad configuration.
 
 use crate::Failure;
-use crate::common::{ConfigArg, close_store, open_store, runtime};
+use crate::common::{ConfigArg, ModeArg, close_store, open_store, runtime};
 use anyhow::anyhow;
 use engine::detect::Mode;
 use engine::notify::Channel;
@@ -19,6 +20,8 @@ const LISTED: usize = 100;
 pub struct Args {
     #[command(flatten)]
     pub config: ConfigArg,
+    #[command(flatten)]
+    pub mode: ModeArg,
     /// Compare every person in the extract with Coupa, not only those changed since the last run.
     #[arg(long)]
     pub full: bool,
@@ -30,10 +33,12 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<(), Failure> {
     let config = args.config.load()?;
+    args.mode.check(&config, false)?;
     let store = open_store(&config).await?;
     let options = RunOptions {
         mode: if args.full { Mode::Full } else { Mode::Delta },
         force: args.force,
+        via: args.mode.run_mode(),
         ..RunOptions::default()
     };
     let bar = Bar::new();
@@ -75,6 +80,20 @@ pub fn summary(report: &RunReport) -> String {
             report.run.id
         ));
     }
+    if let Some(csv) = &report.csv {
+        for file in csv.resumed.iter().chain(&csv.files) {
+            out.push_str(&format!(
+                "Users file {}: {} rows, {}{}\n",
+                file.name,
+                file.rows,
+                file_status(file.status),
+                file.note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     let c = report.calls;
     out.push_str(&format!(
         "\nAPI calls: {} ({} GET, {} POST, {} PUT, {} token)\n",
@@ -95,6 +114,16 @@ pub fn summary(report: &RunReport) -> String {
         }
     }
     out
+}
+
+fn file_status(status: engine::store::CsvFileStatus) -> &'static str {
+    use engine::store::CsvFileStatus::*;
+    match status {
+        Written => "written, upload not confirmed",
+        Uploaded => "uploaded, waiting for Coupa's load",
+        Loaded => "loaded by Coupa",
+        NotUploaded => "not uploaded",
+    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

@@ -82,6 +82,12 @@ impl Settings {
     }
 }
 
+/// Whether the configuration can run the flat-file path: `[sftp]` (unless `dry_run`), and a column
+/// header for every mapped custom field. The message names the section to fix.
+pub fn check_settings(config: &Config, dry_run: bool) -> Result<(), String> {
+    Settings::new(config, dry_run).map(|_| ())
+}
+
 fn store_problem(e: &StoreError) -> Problem {
     Problem::run_level(ProblemKind::Technical, e.to_string())
 }

@@ -12,7 +12,7 @@ pub use files::{
     Batch, FILE_PREFIX, FileRow, Layout, Refused, RowKey, UsersFile, WrittenRow, file_name,
     next_stamp, write,
 };
-pub use flow::{CsvReport, FileSummary};
+pub use flow::{CsvReport, FileSummary, check_settings};
 pub(crate) use flow::{apply, resume};
 pub use monitor::{Loads, Patience, finished_load, query_for, wait};
 pub use outcome::{ReadBack, RowOutcome, data_row, judge_rows, unsettled};
