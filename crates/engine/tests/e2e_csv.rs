@@ -2,16 +2,26 @@
 //! short interval, or run by hand) and `/api/data_file_sources`. Coupa's playbook scenarios 1.1 to
 //! 1.7 in one file; a file with bad rows whose errors reach the log and the mailbox; an SFTP server
 //! that refuses the login or shows another host key; a load that never comes, then a rerun that
-//! resumes; a run interrupted while it waits; a malformed file dropped by someone else. Users and
+//! resumes; a run interrupted while it waits, or stopped between recording a file and uploading
+//! it; a malformed file dropped by someone else; and an upload to OpenSSH's sshd with a key and a
+//! known_hosts file. Users and
 //! loads are read back from the sandbox over raw HTTP (JSON), not through the engine's client.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "support/sshd.rs"]
+#[allow(dead_code)]
+mod sshd;
+
 use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig, SftpConfig, SftpUser};
 use engine::config::Config;
+use engine::csv::{FileRow, RowKey};
+use engine::fields::{Field, Standard, Value as FieldValue};
+use engine::plan::FieldChange;
 use engine::run::{Quiet, RunOptions, RunReport};
 use engine::store::{
-    ChangeRecord, CsvFileStatus, Outcome, RunMode, RunStatus, SqliteStore, Store, Verdict,
+    ChangeRecord, CsvFileRecord, CsvFileStatus, Outcome, RunMode, RunStatus, SqliteStore, Store,
+    Verdict,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -66,8 +76,7 @@ path = "coupa-sync.db"
 host = "127.0.0.1"
 port = {sftp_port}
 username = "{sftp_user}"
-password_env = "E2E_SFTP_PASSWORD"
-host_key_fingerprint = "{fingerprint}"
+{sftp_credentials}
 
 [csv]
 load_timeout_seconds = {timeout}
@@ -83,8 +92,8 @@ struct World {
     dir: tempfile::TempDir,
     sandbox: Sandbox,
     running: Running,
-    /// Replaces parts of the configuration (`{timeout}`, a wrong password…).
-    settings: HashMap<&'static str, String>,
+    /// Replaces parts of the configuration (`{timeout}`, a wrong password…), in this order.
+    settings: Vec<(&'static str, String)>,
     extra: String,
 }
 
@@ -145,7 +154,12 @@ impl World {
             .unwrap();
         let running = sandbox.clone().spawn("127.0.0.1:0").await.unwrap();
         let sftp = running.sftp.clone().unwrap();
-        let settings = HashMap::from([
+        let settings = Vec::from([
+            (
+                "{sftp_credentials}",
+                "password_env = \"E2E_SFTP_PASSWORD\"\nhost_key_fingerprint = \"{fingerprint}\""
+                    .to_string(),
+            ),
             ("{url}", running.url()),
             ("{sftp_port}", sftp.addr.port().to_string()),
             ("{sftp_user}", "acme".to_string()),
@@ -172,7 +186,10 @@ impl World {
     }
 
     fn set(&mut self, key: &'static str, value: &str) {
-        self.settings.insert(key, value.to_string());
+        match self.settings.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.settings.push((key, value.to_string())),
+        }
     }
 
     /// Notifications to the sandbox's mailbox: data errors and technical errors apart.
@@ -641,9 +658,15 @@ async fn a_run_interrupted_while_it_waits_is_resumed_by_the_next_one() {
     let config = world.config();
     let store = world.store().await;
     let run = engine::run::run(&config, store.clone(), World::options(), &Quiet);
-    // The run is dropped, as a killed process would be, once its file is in Coupa's folder.
+    // The run is dropped, as a killed process would be, once its file is in Coupa's folder under
+    // its final name.
+    let complete = || -> Vec<String> {
+        (world.folder("/Incoming/Users").into_iter())
+            .filter(|n| !n.ends_with(".part"))
+            .collect()
+    };
     let uploaded = async {
-        while world.folder("/Incoming/Users").is_empty() {
+        while complete().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
@@ -653,7 +676,7 @@ async fn a_run_interrupted_while_it_waits_is_resumed_by_the_next_one() {
     }
     store.flush().await.unwrap();
     drop(store);
-    let name = world.folder("/Incoming/Users")[0].clone();
+    let name = complete()[0].clone();
 
     world.sandbox.run_loader_once().await.unwrap();
     let resumed = world.sync().await;
@@ -699,4 +722,129 @@ async fn a_malformed_file_dropped_by_someone_else_is_not_taken_for_ours() {
     assert_eq!(world.mail_to("admin@coupa-sandbox.invalid").await.len(), 1);
     assert!(world.mail_to("ops@example.com").await.is_empty());
     assert!(world.mail_to("hr@example.com").await.is_empty());
+}
+
+/// A file recorded before its upload, as a run that stopped between the two leaves it.
+async fn written_record(world: &World, name: &str, row: FileRow) {
+    let store = world.store().await;
+    let run = store.begin_run(RunMode::Csv, false).await.unwrap();
+    store
+        .save_csv_file(&CsvFileRecord {
+            name: name.into(),
+            run_id: run.id,
+            status: CsvFileStatus::Written,
+            written_at: chrono::Utc::now(),
+            uploaded_at: None,
+            finished_at: None,
+            row_count: 1,
+            rows: serde_json::to_value(vec![row]).unwrap(),
+            note: None,
+        })
+        .await
+        .unwrap();
+    Arc::try_unwrap(store).unwrap().close().await.unwrap();
+}
+
+fn last_name_row(coupa_id: i64) -> FileRow {
+    FileRow {
+        hr_key: "P1".into(),
+        login: Some("jdoe".into()),
+        coupa_id: Some(coupa_id),
+        action: "update".into(),
+        key: RowKey::EmployeeNumber,
+        changes: vec![FieldChange {
+            field: Field::Standard(Standard::Lastname),
+            old: Some(FieldValue::Text("Doe".into())),
+            new: FieldValue::Text("Doe-Smith".into()),
+        }],
+        applied: None,
+    }
+}
+
+#[tokio::test]
+async fn an_unconfirmed_upload_is_looked_for_before_its_people_are_planned_again() {
+    let world = World::quick(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    let id = world.users().await["jdoe"]["id"].as_i64().unwrap();
+    world.hr(&["P1,E1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,CC-1,active,".into()]);
+
+    // The earlier run stopped after its upload: the file is in Coupa's folder and gets loaded.
+    let arrived = "users_20200101T000000Z_0001.csv";
+    let root = world.sandbox.drop_folder().unwrap().root().to_path_buf();
+    std::fs::write(
+        root.join("Incoming/Users").join(arrived),
+        "\"Last Name\",\"Employee Number\"\r\n\"Doe-Smith\",\"E1\"\r\n",
+    )
+    .unwrap();
+    written_record(&world, arrived, last_name_row(id)).await;
+    let resumed = world.sync().await;
+    assert_eq!(resumed.run.status, RunStatus::Succeeded, "{resumed:#?}");
+    let report = resumed.csv.as_ref().unwrap();
+    assert_eq!(report.resumed[0].status, CsvFileStatus::Loaded);
+    assert!(report.files.is_empty(), "{report:#?}");
+    assert_eq!(
+        verdict(person(&resumed, "P1"), "lastname"),
+        Verdict::Applied
+    );
+    assert_eq!(world.loads().await.len(), 1);
+
+    // The earlier run stopped before its upload: nothing anywhere, so the person is planned again.
+    world.hr(&["P1,E1,jdoe,jdoe@example.com,Jane,Doe-Jones,Finance,CC-1,active,".into()]);
+    let mut lost = last_name_row(id);
+    lost.changes[0].new = FieldValue::Text("Doe-Jones".into());
+    written_record(&world, "users_20200101T000001Z_0001.csv", lost).await;
+    let replanned = world.sync().await;
+    assert_eq!(replanned.run.status, RunStatus::Succeeded, "{replanned:#?}");
+    let report = replanned.csv.as_ref().unwrap();
+    assert_eq!(report.resumed[0].status, CsvFileStatus::NotUploaded);
+    assert_eq!(report.files.len(), 1);
+    assert_eq!(report.files[0].status, CsvFileStatus::Loaded);
+    assert_eq!(world.users().await["jdoe"]["lastname"], "Doe-Jones");
+    assert_eq!(world.loads().await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_csv_path_uploads_to_openssh_with_a_key_and_known_hosts_and_never_twice() {
+    let sshd = sshd::Sshd::start();
+    let mut world = World::stalled(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    let known_hosts = sshd.keyscan("known_hosts", &[]);
+    world.set("{timeout}", "1");
+    world.set(
+        "{sftp_credentials}",
+        &format!(
+            "private_key_file = {:?}\nknown_hosts_file = {:?}\nremote_folder = {:?}",
+            sshd.client_key.display().to_string(),
+            known_hosts.display().to_string(),
+            sshd.remote_folder()
+        ),
+    );
+    world.set("{sftp_port}", &sshd.port.to_string());
+    world.set("{sftp_user}", &whoami());
+    world.hr(&["P1,E1,jdoe,jdoe@example.com,Jane,\"Doe, Jr.\",Finance,CC-1,active,".into()]);
+
+    let first = world.sync().await;
+    let files: Vec<String> = std::fs::read_dir(&sshd.folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let name = first.csv.as_ref().unwrap().files[0].name.clone();
+    assert_eq!(files, std::slice::from_ref(&name), "{}", sshd.log());
+    let content = std::fs::read_to_string(sshd.folder.join(&name)).unwrap();
+    assert_eq!(
+        content,
+        "\"Login\",\"Last Name\",\"Employee Number\"\r\n\"jdoe\",\"Doe, Jr.\",\"E1\"\r\n"
+    );
+    // No Coupa loads the file here: the person stays pending, and the rerun waits, not re-uploads.
+    assert_eq!(first.run.status, RunStatus::Failed);
+    assert_eq!(verdict(person(&first, "P1"), "lastname"), Verdict::Pending);
+    let second = world.sync().await;
+    assert!(second.csv.as_ref().unwrap().files.is_empty());
+    assert_eq!(std::fs::read_dir(&sshd.folder).unwrap().count(), 1);
+}
+
+fn whoami() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
