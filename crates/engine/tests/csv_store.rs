@@ -40,9 +40,13 @@ async fn open_files_outlive_the_process_until_they_are_settled() {
         CsvFileStatus::Written,
     );
     store.save_csv_file(&second).await.unwrap();
+    // A later save changes the status; the rows are the file's for good, even when the caller no
+    // longer holds them.
+    let rows = std::mem::take(&mut first.rows);
     first.status = CsvFileStatus::Uploaded;
     first.uploaded_at = Some(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 5).unwrap());
     store.save_csv_file(&first).await.unwrap();
+    first.rows = rows;
     let mut gone = file(
         run.id,
         "users_20261128T120000Z_0003.csv",
@@ -62,7 +66,13 @@ async fn open_files_outlive_the_process_until_they_are_settled() {
     );
     first.status = CsvFileStatus::Loaded;
     first.note = Some("done: 2 rows processed".into());
-    store.save_csv_file(&first).await.unwrap();
+    store
+        .save_csv_file(&CsvFileRecord {
+            rows: json!(null),
+            ..first.clone()
+        })
+        .await
+        .unwrap();
     let open: Vec<String> = store
         .open_csv_files()
         .await

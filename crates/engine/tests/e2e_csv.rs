@@ -596,7 +596,11 @@ async fn a_load_that_never_comes_leaves_people_pending_and_the_rerun_resumes_wit
     let mut world = World::stalled(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
     world.notify_to_mailbox();
     world.set("{timeout}", "2");
-    world.hr(&["P1,E1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,CC-1,active,".into()]);
+    world.hr(&[
+        "P1,E1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,CC-1,active,".into(),
+        // Coupa's loader will refuse this row (no such department).
+        "P2,E2,asmith,asmith@example.com,Ann,Smith,Nowhere,CC-1,active,".into(),
+    ]);
     let waited = world.sync().await;
 
     assert_eq!(waited.run.status, RunStatus::Failed, "{waited:#?}");
@@ -627,10 +631,16 @@ async fn a_load_that_never_comes_leaves_people_pending_and_the_rerun_resumes_wit
     assert_eq!(still.csv.as_ref().unwrap().resumed[0].name, name);
     assert_eq!(world.folder("/Incoming/Users"), std::slice::from_ref(&name));
 
-    // Coupa's job runs; the next run finds the load, verifies and keeps the applied state.
+    // Coupa's job runs; the next run finds the load, verifies and keeps the applied state. The
+    // refused row is reported, and not sent again by the same run.
     world.sandbox.run_loader_once().await.unwrap();
     let resumed = world.sync().await;
-    assert_eq!(resumed.run.status, RunStatus::Succeeded, "{resumed:#?}");
+    assert_eq!(resumed.run.status, RunStatus::Failed, "{resumed:#?}");
+    assert_eq!(
+        verdict(person(&resumed, "P2"), "department"),
+        Verdict::Failed
+    );
+    assert_eq!(resumed.changes.len(), 2, "{:#?}", resumed.changes);
     let jane = person(&resumed, "P1");
     assert_eq!(
         (jane.action.as_str(), jane.outcome),
@@ -644,8 +654,15 @@ async fn a_load_that_never_comes_leaves_people_pending_and_the_rerun_resumes_wit
     assert!(resumed.csv.as_ref().unwrap().files.is_empty());
     assert_eq!(world.loads().await.len(), 1);
     assert_eq!(world.folder("/Incoming/Archive/Users"), [name]);
-    let quiet = world.sync().await;
-    assert!(quiet.changes.is_empty(), "{:#?}", quiet.changes);
+    // The run after tries the refused person again, and only them.
+    world.hr(&[
+        "P1,E1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,CC-1,active,".into(),
+        "P2,E2,asmith,asmith@example.com,Ann,Smith,Sales,CC-1,active,".into(),
+    ]);
+    let retried = world.sync().await;
+    assert_eq!(retried.changes.len(), 1, "{:#?}", retried.changes);
+    assert_eq!(person(&retried, "P2").action, "create");
+    assert_eq!(retried.csv.as_ref().unwrap().files[0].rows, 1);
 }
 
 #[tokio::test]

@@ -99,8 +99,10 @@ struct Open {
 }
 
 /// Settles the files earlier runs left waiting, before this run plans. Returns the HR keys of the
-/// people whose file is still waiting: this run leaves them out of its plan. A dry run only
-/// reports the waiting files.
+/// people this run has recorded from those files (judged, or still waiting): it leaves them out of
+/// its plan, so a row Coupa just refused is not sent again at once, and a row still waiting is not
+/// sent twice; the next run plans them as usual. People of a file found never uploaded are planned
+/// by this run. A dry run only reports the waiting files.
 pub(crate) async fn resume<S: Store>(
     config: &Config,
     store: &S,
@@ -119,8 +121,8 @@ pub(crate) async fn resume<S: Store>(
         return Ok(HashSet::new());
     }
     let mut open = Vec::new();
-    for record in records {
-        match serde_json::from_value::<Vec<FileRow>>(record.rows.clone()) {
+    for mut record in records {
+        match serde_json::from_value::<Vec<FileRow>>(std::mem::take(&mut record.rows)) {
             Ok(rows) => open.push(Open { record, rows }),
             Err(e) => {
                 return Err(Problem::run_level(
@@ -144,7 +146,7 @@ pub(crate) async fn resume<S: Store>(
     }
     let settled = settle(store, client, &settings, open, Some(applied), out).await?;
     out.csv.get_or_insert_with(CsvReport::default).resumed = settled.files;
-    Ok(settled.waiting)
+    Ok(settled.handled)
 }
 
 /// Writes, records, uploads, awaits and judges the users files of `plan`; for a dry run, only
@@ -237,13 +239,15 @@ pub(crate) async fn apply<S: Store>(
             .iter()
             .map(|row| FileRow::of(plan, row, applied))
             .collect();
-        let record = file_record(run_id, file, &rows).map_err(|m| {
+        let mut record = file_record(run_id, file, &rows).map_err(|m| {
             Problem::run_level(ProblemKind::Technical, format!("{}: {m}", file.name))
         })?;
         store
             .save_csv_file(&record)
             .await
             .map_err(|e| store_problem(&e))?;
+        // Saved for good; later saves keep them.
+        record.rows = serde_json::Value::Null;
         open.push(Open { record, rows });
     }
     upload(store, settings.target.as_ref(), &files, &mut open).await?;
@@ -365,8 +369,8 @@ async fn mark_uploaded<S: Store>(store: &S, record: &mut CsvFileRecord) -> Resul
 /// What settling a set of files found.
 struct Settled {
     files: Vec<FileSummary>,
-    /// People whose file is still waiting.
-    waiting: HashSet<String>,
+    /// People recorded from files that reached Coupa (judged, or still waiting for the load).
+    handled: HashSet<String>,
 }
 
 /// Finds out what became of each file: a `written` file that Coupa's folder does not hold and Coupa
@@ -415,7 +419,7 @@ async fn settle<S: Store>(
 
     let mut settled = Settled {
         files: Vec::new(),
-        waiting: HashSet::new(),
+        handled: HashSet::new(),
     };
     for o in &mut open {
         let name = o.record.name.clone();
@@ -433,6 +437,7 @@ async fn settle<S: Store>(
             );
             let mut state = Vec::new();
             for judged in judged {
+                settled.handled.insert(judged.row.hr_key.clone());
                 if judged.change.outcome == Outcome::Applied
                     && let Some(kept) = &judged.row.applied
                 {
@@ -464,7 +469,7 @@ async fn settle<S: Store>(
                 loads.last_error.as_deref(),
             );
             for row in &o.rows {
-                settled.waiting.insert(row.hr_key.clone());
+                settled.handled.insert(row.hr_key.clone());
                 let change = outcome::unsettled(
                     run_id,
                     row,

@@ -94,8 +94,9 @@ pub trait Store: Send + Sync {
         hr_key: &str,
     ) -> impl Future<Output = Result<Vec<PersonChange>, StoreError>> + Send;
 
-    /// Stores a users file's record at once (not queued), replacing the record of that name: the
-    /// record must be safe on disk before the file is uploaded.
+    /// Stores a users file's record at once (not queued): the record must be safe on disk before
+    /// the file is uploaded. A later save of the same name updates its status, times and note; the
+    /// rows are the file's for good and are kept from the first save.
     fn save_csv_file(
         &self,
         file: &CsvFileRecord,

@@ -231,7 +231,8 @@ pub struct CsvFileRecord {
     pub finished_at: Option<DateTime<Utc>>,
     pub row_count: u32,
     /// The rows in file order: each person's HR key and requested changes, as the flat-file path
-    /// serialises them.
+    /// serialises them. Written once; a later save keeps them (a caller may drop them from memory,
+    /// e.g. to `Null`, once saved).
     pub rows: serde_json::Value,
     /// What happened, in words (Coupa's result text, the upload error).
     pub note: Option<String>,

@@ -476,7 +476,7 @@ impl Store for SqliteStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (name) DO UPDATE SET status = excluded.status,
                 uploaded_at = excluded.uploaded_at, finished_at = excluded.finished_at,
-                row_count = excluded.row_count, rows = excluded.rows, note = excluded.note",
+                note = excluded.note",
         )
         .bind(&file.name)
         .bind(file.run_id)
