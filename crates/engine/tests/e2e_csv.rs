@@ -641,6 +641,12 @@ async fn a_load_that_never_comes_leaves_people_pending_and_the_rerun_resumes_wit
         Verdict::Failed
     );
     assert_eq!(resumed.changes.len(), 2, "{:#?}", resumed.changes);
+    let c = resumed.run.counts;
+    assert_eq!(
+        (c.people, c.updated, c.failed, c.unchanged),
+        (2, 1, 1, 0),
+        "{c:?}"
+    );
     let jane = person(&resumed, "P1");
     assert_eq!(
         (jane.action.as_str(), jane.outcome),

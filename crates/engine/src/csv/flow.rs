@@ -101,13 +101,13 @@ struct Open {
 /// Settles the files earlier runs left waiting, before this run plans. Returns the HR keys of the
 /// people this run has recorded from those files (judged, or still waiting): it leaves them out of
 /// its plan, so a row Coupa just refused is not sent again at once, and a row still waiting is not
-/// sent twice; the next run plans them as usual. People of a file found never uploaded are planned
-/// by this run. A dry run only reports the waiting files.
+/// sent twice; the next run plans them as usual (each person is counted once: the applied state
+/// saved for them is read by the next run). People of a file found never uploaded are planned by
+/// this run. A dry run only reports the waiting files.
 pub(crate) async fn resume<S: Store>(
     config: &Config,
     store: &S,
     client: &Client,
-    applied: &mut AppliedState,
     dry_run: bool,
     out: &mut Gathered,
 ) -> Result<HashSet<String>, Problem> {
@@ -135,16 +135,16 @@ pub(crate) async fn resume<S: Store>(
             }
         }
     }
-    let report = out.csv.get_or_insert_with(CsvReport::default);
     if dry_run {
         let waiting = open
             .iter()
             .flat_map(|o| o.rows.iter().map(|r| r.hr_key.clone()))
             .collect();
-        report.resumed = open.iter().map(|o| summary(&o.record)).collect();
+        out.csv.get_or_insert_with(CsvReport::default).resumed =
+            open.iter().map(|o| summary(&o.record)).collect();
         return Ok(waiting);
     }
-    let settled = settle(store, client, &settings, open, Some(applied), out).await?;
+    let settled = settle(store, client, &settings, open, out).await?;
     out.csv.get_or_insert_with(CsvReport::default).resumed = settled.files;
     Ok(settled.handled)
 }
@@ -266,7 +266,7 @@ pub(crate) async fn apply<S: Store>(
             keep(store, &mut out.counts, &mut out.changes, change);
         }
     }
-    let settled = settle(store, client, &settings, open, None, out).await?;
+    let settled = settle(store, client, &settings, open, out).await?;
     let report = out.csv.get_or_insert_with(CsvReport::default);
     report.files = settled.files;
     for (summary, file) in report.files.iter_mut().zip(&files) {
@@ -375,14 +375,12 @@ struct Settled {
 
 /// Finds out what became of each file: a `written` file that Coupa's folder does not hold and Coupa
 /// never loaded was not uploaded; the others are awaited, and each row of a loaded file is judged.
-/// Every person gets a change record in this run; the verified ones get their applied state (in
-/// the store and in `applied`).
+/// Every person gets a change record in this run; the verified ones get their applied state.
 async fn settle<S: Store>(
     store: &S,
     client: &Client,
     settings: &Settings,
     mut open: Vec<Open>,
-    mut applied: Option<&mut AppliedState>,
     out: &mut Gathered,
 ) -> Result<Settled, Problem> {
     let run_id = out.run_id;
@@ -446,9 +444,6 @@ async fn settle<S: Store>(
                         kept,
                         judged.change.coupa_id,
                     ));
-                    if let Some(applied) = applied.as_deref_mut() {
-                        applied.insert(judged.row.hr_key.clone(), kept.clone());
-                    }
                 }
                 keep(store, &mut out.counts, &mut out.changes, judged.change);
             }

@@ -206,7 +206,7 @@ async fn steps<S: Store>(
     config: &Config,
     store: &S,
     client: &Client,
-    mut applied: AppliedState,
+    applied: AppliedState,
     options: RunOptions,
     progress: &dyn Progress,
     out: &mut Gathered,
@@ -215,9 +215,7 @@ async fn steps<S: Store>(
     let users = &client.users();
     // The CSV path first settles the files earlier runs left waiting; their people wait too.
     let waiting = match options.via {
-        RunMode::Csv => {
-            crate::csv::resume(config, store, client, &mut applied, options.dry_run, out).await?
-        }
+        RunMode::Csv => crate::csv::resume(config, store, client, options.dry_run, out).await?,
         RunMode::Api => HashSet::new(),
     };
     let (detection, mapping, applied) = detect_changes(config, applied, options.mode).await?;
