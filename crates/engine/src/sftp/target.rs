@@ -20,11 +20,11 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Coupa's SFTP server as the connector sees it.
 ///
 /// ```toml
-/// [coupa.sftp]
+/// [sftp]
 /// host = "sftp.example.coupahost.com"
 /// port = 22
 /// username = "acme_sftp"
-/// private_key_file = "/etc/coupa-sync/coupa_sftp_rsa"   # or: password = "..."
+/// private_key_file = "/etc/coupa-sync/coupa_sftp_rsa"   # or: password_env = "COUPA_SFTP_PASSWORD"
 /// known_hosts_file = "/etc/coupa-sync/known_hosts"        # or: host_key_fingerprint = "SHA256:..."
 /// remote_folder = "/Incoming/Users"
 /// ```
