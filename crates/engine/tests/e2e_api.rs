@@ -6,11 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "support/e2e.rs"]
+mod e2e;
 use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig};
+use e2e::{json_of, person, roles, row, user, verdict};
 use engine::config::Config;
 use engine::detect::Mode;
 use engine::run::{Quiet, RunOptions, RunReport};
-use engine::store::{CallRecord, ChangeRecord, Outcome, RunStatus, SqliteStore, Store, Verdict};
+use engine::store::{CallRecord, Outcome, RunStatus, SqliteStore, Store, Verdict};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,29 +69,6 @@ struct World {
 }
 
 /// A Coupa user as the reference file takes it.
-fn user(emp: &str, login: &str, first: &str, last: &str) -> Value {
-    json!({
-        "login": login,
-        "email": format!("{login}@example.com"),
-        "firstname": first,
-        "lastname": last,
-        "employee-number": emp,
-        "department": {"name": "Finance"},
-        "custom-fields": {"cost-center": "CC-1"},
-    })
-}
-
-/// The HR row matching `user(emp, login, first, last)`: active, no managed role.
-fn row(id: &str, emp: &str, login: &str, first: &str, last: &str) -> String {
-    format!("{id},{emp},{login},{login}@example.com,{first},{last},Finance,CC-1,active,")
-}
-
-/// The answer's body as JSON.
-async fn json_of(request: reqwest::RequestBuilder) -> Value {
-    let text = request.send().await.unwrap().text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 impl World {
     async fn new(users: Vec<Value>) -> World {
         let dir = tempfile::tempdir().unwrap();
@@ -255,34 +235,6 @@ starttls = false
         }
         Vec::new()
     }
-}
-
-fn person<'a>(report: &'a RunReport, hr_key: &str) -> &'a ChangeRecord {
-    report
-        .changes
-        .iter()
-        .find(|c| c.hr_key == hr_key)
-        .unwrap_or_else(|| panic!("no record for {hr_key}: {:#?}", report.changes))
-}
-
-fn verdict(change: &ChangeRecord, field: &str) -> Verdict {
-    change
-        .fields
-        .iter()
-        .find(|f| f.field == field)
-        .unwrap_or_else(|| panic!("no verdict for {field}: {change:#?}"))
-        .verdict
-}
-
-fn roles(user: &Value) -> Vec<String> {
-    let mut names: Vec<String> = user["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect();
-    names.sort();
-    names
 }
 
 fn methods_for<'a>(calls: &'a [CallRecord], hr_key: &str) -> Vec<&'a str> {
