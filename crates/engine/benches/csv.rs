@@ -147,8 +147,8 @@ fn cpu_ms() -> u64 {
 }
 
 /// Runs `phase`, printing its wall-clock and CPU time and how far it raised the process's peak
-/// memory above what was resident before it.
-fn measured<T>(label: &str, phase: impl FnOnce() -> T) -> T {
+/// memory above what was resident before it. Returns the phase's output and its peak RSS in kB.
+fn measured<T>(label: &str, phase: impl FnOnce() -> T) -> (T, u64) {
     let before = status_kb("VmRSS:").unwrap_or(0);
     reset_peak();
     let (started, cpu) = (Instant::now(), cpu_ms());
@@ -162,7 +162,7 @@ fn measured<T>(label: &str, phase: impl FnOnce() -> T) -> T {
         peak.saturating_sub(before) as f64 / 1024.0,
         before as f64 / 1024.0,
     );
-    out
+    (out, peak)
 }
 
 fn plan_into_files(config: &Config) -> Batch {
@@ -181,16 +181,18 @@ fn plan_into_files(config: &Config) -> Batch {
         coupa.len(),
         changes.len()
     );
+    let resident = status_kb("VmRSS:").unwrap_or(0);
     let started = Instant::now();
-    let plan = measured("plan", || build(changes, PEOPLE, &coupa, &options));
-    let batch = measured("users files from the plan", || {
+    let (plan, plan_peak) = measured("plan", || build(changes, PEOPLE, &coupa, &options));
+    let (batch, write_peak) = measured("users files from the plan", || {
         write(&plan, &coupa, &layout, "20261128T120000Z")
     });
     let total = started.elapsed();
     let bytes: usize = batch.files.iter().map(|f| f.content.len()).sum();
     println!(
-        "plan + users files: {:.0} ms; {} rows in {} files, {:.1} MB",
+        "plan + users files: {:.0} ms, peak {:.1} MB above the inputs; {} rows in {} files, {:.1} MB",
         total.as_secs_f64() * 1000.0,
+        plan_peak.max(write_peak).saturating_sub(resident) as f64 / 1024.0,
         batch.rows(),
         batch.files.len(),
         bytes as f64 / 1e6,

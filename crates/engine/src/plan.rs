@@ -6,10 +6,13 @@
 //! user holds, a match key that moved) is an error for that person, and a safety threshold stops
 //! the whole run before it changes or deactivates too many users.
 
+mod keys;
 mod lookup;
 mod render;
 
 pub use lookup::{LOOKUP_BATCH, Lookup, key_lookups, match_lookup};
+
+use keys::Index;
 
 use crate::config::{Config, EmptyValues};
 use crate::detect::{AppliedPerson, AppliedState, Change, ChangeKind};
@@ -17,7 +20,7 @@ use crate::fields::{Field, Standard, Value};
 use crate::mapping::{DesiredUser, Mapping};
 use coupa_wire::User;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the plan needs from the configuration.
 #[derive(Debug, Clone)]
@@ -363,42 +366,6 @@ fn person_calls(person: usize, plan: &PersonPlan) -> Vec<Call> {
     calls
 }
 
-/// Coupa's users, indexed by the match field and the unique keys.
-struct Index<'a> {
-    by: HashMap<Field, HashMap<String, Vec<&'a User>>>,
-}
-
-impl<'a> Index<'a> {
-    fn new(users: &'a [User], match_field: &Field) -> Index<'a> {
-        let mut seen = std::collections::HashSet::new();
-        // A user without an id cannot be updated; the two lookup rounds may return a user twice.
-        let users: Vec<&User> = users
-            .iter()
-            .filter(|u| u.id.is_some_and(|id| seen.insert(id)))
-            .collect();
-        let mut by: HashMap<Field, HashMap<String, Vec<&User>>> = HashMap::new();
-        for field in Field::UNIQUE.iter().chain([match_field]) {
-            let map = by.entry(field.clone()).or_default();
-            if !map.is_empty() {
-                continue;
-            }
-            for user in &users {
-                if let Some(Value::Text(v)) = field.read(user) {
-                    map.entry(Field::key_form(&v)).or_default().push(user);
-                }
-            }
-        }
-        Index { by }
-    }
-
-    fn find(&self, field: &Field, value: &str) -> &[&'a User] {
-        self.by
-            .get(field)
-            .and_then(|m| m.get(&Field::key_form(value)))
-            .map_or(&[], Vec::as_slice)
-    }
-}
-
 /// Plans every change against the Coupa users found by the lookups (both rounds, in any order).
 /// `population` is what the safety thresholds are measured against (`Detection::population`).
 pub fn build(
@@ -636,29 +603,22 @@ fn taken(c: &FieldChange, holder: &User, options: &PlanOptions) -> PlanError {
 
 /// Two people of this plan writing the same login, e-mail or employee number: both are refused.
 fn refuse_double_claims(people: &mut [PersonPlan]) {
-    let mut claims: HashMap<(Field, String), Vec<usize>> = HashMap::new();
-    for (i, p) in people.iter().enumerate() {
+    let claims = people.iter().enumerate().flat_map(|(i, p)| {
         let changes = match &p.action {
             Action::Create { changes }
             | Action::Update { changes, .. }
-            | Action::Reactivate { changes, .. } => changes,
-            _ => continue,
+            | Action::Reactivate { changes, .. } => changes.as_slice(),
+            _ => &[],
         };
-        for c in changes.iter().filter(|c| c.field.is_unique()) {
-            if let Some(v) = c.new.as_text().filter(|v| !v.is_empty()) {
-                claims
-                    .entry((c.field.clone(), Field::key_form(v)))
-                    .or_default()
-                    .push(i);
-            }
-        }
-    }
-    let mut clashes: Vec<((Field, String), Vec<usize>)> = claims
-        .into_iter()
-        .filter(|(_, who)| who.len() > 1)
-        .collect();
-    clashes.sort();
-    for ((field, _), who) in clashes {
+        changes
+            .iter()
+            .filter(|c| c.field.is_unique())
+            .filter_map(move |c| {
+                let value = c.new.as_text().filter(|v| !v.is_empty())?;
+                Some((i, &c.field, value))
+            })
+    });
+    for ((field, _), who) in keys::shared_claims(claims) {
         for &i in &who {
             if matches!(people[i].action, Action::Error { .. }) {
                 continue;
