@@ -12,6 +12,7 @@ mod error;
 mod errors_body;
 pub mod flatfile;
 mod format;
+mod integration;
 mod password;
 pub mod query;
 mod user;
@@ -24,6 +25,10 @@ pub use data_file_source::{DataFileSource, LoadStatus, UploadError};
 pub use error::WireError;
 pub use errors_body::{ErrorsBody, NO_RESULTS};
 pub use format::Format;
+pub use integration::{
+    AlertType, Integration, IntegrationContact, IntegrationRecord, IntegrationRef,
+    IntegrationResponse, IntegrationRun, RunRef, RunState,
+};
 pub use password::Password;
 pub use query::{Condition, Dir, Op, Query, ReturnObject};
 pub use user::{
