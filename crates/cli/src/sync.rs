@@ -94,6 +94,21 @@ pub fn summary(report: &RunReport) -> String {
             ));
         }
     }
+    if let Some(r) = &report.integration {
+        out.push_str(&format!(
+            "Reported to Coupa: integration {} run {} ({}), {} integration errors ({} alerted){}\n",
+            r.code,
+            r.run_id,
+            r.state.as_str(),
+            r.errors,
+            r.alerts,
+            if r.history > 0 {
+                format!(", {} history records", r.history)
+            } else {
+                String::new()
+            }
+        ));
+    }
     let c = report.calls;
     out.push_str(&format!(
         "\nAPI calls: {} ({} GET, {} POST, {} PUT, {} token)\n",

@@ -139,6 +139,11 @@ impl Client {
     }
 
     /// The data file sources API: how Coupa's loads of flat files went.
+    /// The Integrations APIs: report runs and failed records into Coupa.
+    pub fn integrations(&self) -> crate::Integrations {
+        crate::Integrations::new(self.clone())
+    }
+
     pub fn data_file_sources(&self) -> crate::DataFileSources {
         crate::DataFileSources::new(self.clone())
     }

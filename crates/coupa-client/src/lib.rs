@@ -26,6 +26,7 @@ mod data_file_sources;
 mod decode;
 mod error;
 mod governor;
+mod integrations;
 mod lookup;
 mod page;
 mod retry;
@@ -40,6 +41,7 @@ pub use coupa_wire::{DataFileSource, Format, LoadStatus, Query, ReturnObject, Up
 pub use data_file_sources::DataFileSources;
 pub use error::{Error, ErrorKind, RequestLine, Result, TransportFailure};
 pub use governor::Rate;
+pub use integrations::{Integrations, RecordLog};
 pub use retry::RetryPolicy;
 pub use users::Users;
 pub use written::{Ignored, Written};

@@ -28,6 +28,11 @@ pub(crate) const DATA_FILE_SOURCES: Listing = Listing {
     collection: "data-file-sources",
 };
 
+pub(crate) const INTEGRATIONS: Listing = Listing {
+    path: "/api/integrations",
+    collection: "integrations",
+};
+
 impl Listing {
     /// `/api/users?…`: the path of a query.
     pub(crate) fn path_of(self, query: &Query) -> String {

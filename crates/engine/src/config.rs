@@ -6,8 +6,10 @@
 //! from the directory of the configuration file, so a config works from any working directory.
 
 mod flatfile;
+mod integration;
 
 pub use flatfile::{CsvConfig, SftpConfig};
+pub use integration::{History, INTEGRATION_SCOPES, IntegrationConfig};
 
 use crate::fields::{Field, Standard, is_valid_email};
 use secrecy::{ExposeSecret, SecretString};
@@ -56,6 +58,8 @@ pub struct Config {
     /// `[csv]`: how the flat-file path writes its files and waits for their load.
     #[serde(default)]
     pub csv: CsvConfig,
+    /// `[integration]`: report each run into Coupa's Integrations APIs.
+    pub integration: Option<IntegrationConfig>,
 }
 
 /// `[coupa]`.
@@ -814,6 +818,16 @@ impl Config {
             && let Err((key, message)) = sftp.target()
         {
             return err(key, message);
+        }
+        if let Some(integration) = &self.integration {
+            let oauth_scopes = self
+                .coupa
+                .client_id
+                .is_some()
+                .then_some(&self.coupa.scopes[..]);
+            if let Err((key, message)) = integration.validate(oauth_scopes) {
+                return err(&key, message);
+            }
         }
         if let Err((key, message)) = flatfile::validate_csv(&self.csv, &self.custom_fields) {
             return err(&key, message);

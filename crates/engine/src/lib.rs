@@ -10,6 +10,7 @@ pub mod hr;
 pub mod mapping;
 pub mod notify;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod sftp;
 pub mod store;

@@ -309,3 +309,34 @@ fn an_unreadable_file_is_named() {
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().contains("/nonexistent/dir/sync.toml"));
 }
+
+#[test]
+fn integration_reporting_needs_its_scopes_and_has_defaults() {
+    let with_scopes = BASE.replace(
+        "client_secret_env = \"COUPA_CLIENT_SECRET\"",
+        "client_secret_env = \"COUPA_CLIENT_SECRET\"\nscopes = [\"core.user.read\", \"core.user.write\", \"core.integration.read\", \"core.integration.write\"]",
+    );
+    let config = parse(&format!(
+        "{with_scopes}\n[integration]\ncode = \"HR_USERS\"\n"
+    ))
+    .unwrap();
+    let integration = config.integration.unwrap();
+    assert_eq!(integration.code, "HR_USERS");
+    assert!(integration.create);
+    assert_eq!(integration.history, engine::config::History::Errors);
+    assert_eq!(integration.max_alerts, 50);
+
+    let shown = error(&format!("{BASE}\n[integration]\ncode = \"HR_USERS\"\n"));
+    assert!(shown.contains("coupa.scopes"), "{shown}");
+    assert!(
+        shown.contains("\"core.integration.read\" and \"core.integration.write\""),
+        "{shown}"
+    );
+
+    let shown = error(&format!("{with_scopes}\n[integration]\ncode = \"  \"\n"));
+    assert!(shown.contains("integration.code"), "{shown}");
+    let shown = error(&format!(
+        "{with_scopes}\n[integration]\ncode = \"HR_USERS\"\nhistory = \"some\"\n"
+    ));
+    assert!(shown.contains("history"), "{shown}");
+}

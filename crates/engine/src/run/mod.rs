@@ -19,6 +19,7 @@ use crate::hr::{self, FileError, RowError};
 use crate::mapping::Mapping;
 use crate::notify::{self, Delivery, Digest, Problem, ProblemKind};
 use crate::plan::{self, Action, Lookup, Plan, PlanOptions};
+use crate::report::{Reported, Reporter};
 use crate::store::{
     ChangeRecord, Outcome, RunCounts, RunMode, RunRecord, RunStatus, Store, StoreError,
 };
@@ -72,6 +73,8 @@ pub struct RunReport {
     pub deliveries: Vec<Delivery>,
     /// The users files of a CSV run: this run's, and earlier runs' it waited for.
     pub csv: Option<crate::csv::CsvReport>,
+    /// The run as reported into Coupa's Integrations APIs (`[integration]`), when it could be.
+    pub integration: Option<Reported>,
 }
 
 impl RunReport {
@@ -103,6 +106,10 @@ pub(crate) struct Gathered {
     pub(crate) counts: RunCounts,
     pub(crate) stop: Option<String>,
     pub(crate) csv: Option<crate::csv::CsvReport>,
+    /// The integration run this run is reported in, when `[integration]` is set.
+    pub(crate) report: Option<Reporter>,
+    /// Problems of reporting into Coupa, for the digest.
+    pub(crate) report_problems: Vec<Problem>,
 }
 
 /// Runs the API path once. Failures of the run itself (an unreadable HR file, Coupa unreachable)
@@ -140,7 +147,15 @@ pub async fn run<S: Store + 'static>(
         counts: RunCounts::default(),
         stop: None,
         csv: None,
+        report: None,
+        report_problems: Vec::new(),
     };
+    if let Some(integration) = config.integration.as_ref().filter(|_| !options.dry_run) {
+        match Reporter::open(&client, integration, options.via).await {
+            Ok(reporter) => gathered.report = Some(reporter),
+            Err(problem) => gathered.report_problems.push(problem),
+        }
+    }
     let outcome = steps(
         config,
         &*store,
@@ -153,7 +168,7 @@ pub async fn run<S: Store + 'static>(
     .await;
     drop(client);
 
-    let mut run_problems = Vec::new();
+    let mut run_problems = std::mem::take(&mut gathered.report_problems);
     let (status, note) = match outcome {
         Err(problem) => {
             let note = problem.coupa_message.clone();
@@ -178,7 +193,18 @@ pub async fn run<S: Store + 'static>(
     let finished = store
         .finish_run(gathered.run_id, status, gathered.counts, note)
         .await?;
-    let digest = Digest::new(&finished, &gathered.changes, run_problems.clone());
+    let mut digest = Digest::new(&finished, &gathered.changes, run_problems.clone());
+    let mut integration = None;
+    if let Some(reporter) = gathered.report.take() {
+        let succeeded = finished.status == RunStatus::Succeeded;
+        let (reported, problems) = reporter.finish(&digest, &gathered.changes, succeeded).await;
+        integration = Some(reported);
+        // Reporting's own failures reach the people who run coupa-sync, after the run's.
+        digest
+            .problems
+            .splice(run_problems.len()..run_problems.len(), problems.clone());
+        run_problems.extend(problems);
+    }
     let deliveries = if options.dry_run {
         Vec::new()
     } else {
@@ -198,6 +224,7 @@ pub async fn run<S: Store + 'static>(
         calls: tally.read(),
         deliveries,
         csv: gathered.csv,
+        integration,
     })
 }
 
@@ -251,6 +278,11 @@ async fn steps<S: Store>(
         out.stop = Some(stop.to_string());
         out.plan = Some(plan);
         return Ok(());
+    }
+    if let Some(reporter) = &mut out.report
+        && let Err(problem) = reporter.running(plan.people.len()).await
+    {
+        out.report_problems.push(problem);
     }
     if options.via == RunMode::Csv {
         let csv = crate::csv::apply(
