@@ -20,6 +20,7 @@ mod mailbox;
 mod persist;
 mod query;
 mod ratelimit;
+mod records;
 mod reference;
 mod render;
 mod seed;

@@ -3,25 +3,20 @@
 //!
 //! Conditions work on the record's own attributes with Coupa's operators (`file_file_name=…`,
 //! `file_file_name[ends_with]=…`, `created_at[gt]='2015-04-16 22:00:00'`, `status[in]=done,failed`);
-//! text compares case-insensitively, as Coupa's MySQL does. Paging and ordering as for users: at most
-//! 50 per call, `limit`/`offset`, `order_by`/`dir` (default: by id, ascending).
+//! see [`crate::records`] for how they compare, order and page.
 
 use super::DataFileSource;
 use crate::ApiError;
 use crate::body;
-use crate::query::parse_datetime;
+use crate::records::{self, Attribute, Kind, as_map};
 use crate::server::{AppState, Wants};
-use crate::store::fold_text;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use chrono::{DateTime, FixedOffset};
-use coupa_wire::query::MAX_LIMIT;
-use coupa_wire::{Condition, Dir, Format, Op, Query};
+use coupa_wire::{Format, Query};
 use serde_json::Value;
-use std::cmp::Ordering;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -39,15 +34,8 @@ fn error(status: StatusCode, format: Format, message: String) -> ApiError {
     e
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Integer,
-    DateTime,
-}
-
 /// The attributes a condition or `order_by` may name (element spelling; `_` works too).
-const ATTRIBUTES: &[(&str, Kind)] = &[
+const ATTRIBUTES: &[Attribute] = &[
     ("id", Kind::Integer),
     ("created-at", Kind::DateTime),
     ("updated-at", Kind::DateTime),
@@ -66,203 +54,11 @@ const ATTRIBUTES: &[(&str, Kind)] = &[
     ("upload-errors-count", Kind::Integer),
 ];
 
-/// One attribute value of a load.
-#[derive(Debug, Clone, PartialEq)]
-enum Scalar {
-    Null,
-    Text(String),
-    Integer(i64),
-    DateTime(DateTime<FixedOffset>),
-}
-
-impl Scalar {
-    fn of(kind: Kind, value: Option<&Value>) -> Scalar {
-        match (kind, value) {
-            (_, None | Some(Value::Null)) => Scalar::Null,
-            (Kind::Integer, Some(Value::Number(n))) => {
-                n.as_i64().map_or(Scalar::Null, Scalar::Integer)
-            }
-            (Kind::Integer, Some(Value::String(s))) => {
-                s.parse().map_or(Scalar::Null, Scalar::Integer)
-            }
-            (Kind::DateTime, Some(Value::String(s))) => {
-                parse_datetime(s).map_or(Scalar::Null, Scalar::DateTime)
-            }
-            (_, Some(Value::String(s))) => Scalar::Text(fold_text(s)),
-            (_, Some(other)) => Scalar::Text(fold_text(&other.to_string())),
-        }
-    }
-
-    /// A condition's operand, read as `kind`.
-    fn operand(kind: Kind, text: &str) -> Result<Scalar, String> {
-        match kind {
-            Kind::Text => Ok(Scalar::Text(fold_text(text))),
-            Kind::Integer => text
-                .trim()
-                .parse()
-                .map(Scalar::Integer)
-                .map_err(|_| format!("expected a whole number, found {text:?}")),
-            Kind::DateTime => parse_datetime(text).map(Scalar::DateTime).ok_or_else(|| {
-                format!(
-                    "expected a date-time such as 2026-01-31T22:00:00Z or '2026-01-31 22:00:00', \
-                     found {text:?}"
-                )
-            }),
-        }
-    }
-
-    /// Null sorts first; values of one kind compare naturally.
-    fn compare(&self, other: &Scalar) -> Ordering {
-        match (self, other) {
-            (Scalar::Null, Scalar::Null) => Ordering::Equal,
-            (Scalar::Null, _) => Ordering::Less,
-            (_, Scalar::Null) => Ordering::Greater,
-            (Scalar::Text(a), Scalar::Text(b)) => a.cmp(b),
-            (Scalar::Integer(a), Scalar::Integer(b)) => a.cmp(b),
-            (Scalar::DateTime(a), Scalar::DateTime(b)) => a.cmp(b),
-            _ => Ordering::Equal,
-        }
-    }
-}
-
-/// A condition checked against the attribute table, ready to run.
-struct Test {
-    name: &'static str,
-    kind: Kind,
-    op: Op,
-    operands: Vec<Scalar>,
-}
-
-fn attribute(name: &str) -> Option<(&'static str, Kind)> {
-    ATTRIBUTES.iter().copied().find(|(n, _)| *n == name)
-}
-
-fn compile(c: &Condition) -> Result<Test, String> {
-    let shown = c.path.join("][").replace('-', "_");
-    let (name, kind) = match c.path.as_slice() {
-        [name] => attribute(name),
-        _ => None,
-    }
-    .ok_or_else(|| format!("Unknown search attribute {shown} for data file sources"))?;
-    let text_only = matches!(c.op, Op::Contains | Op::StartsWith | Op::EndsWith);
-    if text_only && kind != Kind::Text {
-        return Err(format!(
-            "Operator {} does not apply to {shown}, which is not text",
-            c.op.name().unwrap_or_default()
-        ));
-    }
-    let operands = match c.op {
-        Op::Blank => Ok(Vec::new()),
-        Op::In | Op::NotIn => c
-            .values()
-            .into_iter()
-            .map(|v| Scalar::operand(kind, v))
-            .collect::<Result<_, _>>(),
-        _ => Scalar::operand(kind, &c.value).map(|o| vec![o]),
-    }
-    .map_err(|e| format!("{shown}: {e}"))?;
-    if c.op == Op::Blank && !matches!(c.value.trim(), "true" | "false") {
-        return Err(format!(
-            "{shown}[blank]: expected true or false, found {:?}",
-            c.value
-        ));
-    }
-    Ok(Test {
-        name,
-        kind,
-        op: c.op,
-        operands,
-    })
-}
-
-impl Test {
-    fn holds(&self, record: &serde_json::Map<String, Value>, blank_wanted: bool) -> bool {
-        let value = Scalar::of(self.kind, record.get(self.name));
-        let equals_any = || {
-            self.operands
-                .iter()
-                .any(|o| value.compare(o) == Ordering::Equal)
-        };
-        let first = self.operands.first();
-        let text = |f: fn(&str, &str) -> bool| match (&value, first) {
-            (Scalar::Text(v), Some(Scalar::Text(o))) => f(v, o),
-            _ => false,
-        };
-        let order = |want: &[Ordering]| {
-            value != Scalar::Null && first.is_some_and(|o| want.contains(&value.compare(o)))
-        };
-        match self.op {
-            Op::Blank => {
-                let blank = matches!(&value, Scalar::Null)
-                    || matches!(&value, Scalar::Text(t) if t.trim().is_empty());
-                blank == blank_wanted
-            }
-            Op::Eq | Op::In => equals_any(),
-            // A missing value matches no comparison, as in SQL.
-            Op::NotEq | Op::NotIn => value != Scalar::Null && !equals_any(),
-            Op::Gt => order(&[Ordering::Greater]),
-            Op::Lt => order(&[Ordering::Less]),
-            Op::GtOrEq => order(&[Ordering::Greater, Ordering::Equal]),
-            Op::LtOrEq => order(&[Ordering::Less, Ordering::Equal]),
-            Op::Contains => text(|v, o| v.contains(o)),
-            Op::StartsWith => text(|v, o| v.starts_with(o)),
-            Op::EndsWith => text(|v, o| v.ends_with(o)),
-        }
-    }
-}
-
-fn as_map(load: &DataFileSource) -> serde_json::Map<String, Value> {
-    match serde_json::to_value(load) {
-        Ok(Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
-}
-
 /// The page of loads a query selects, as wire values.
 fn search(loads: &[DataFileSource], query: &Query) -> Result<Vec<Value>, String> {
-    if query.return_object.is_some() || query.fields.is_some() || query.filter.is_some() {
-        return Err(
-            "return_object, fields and filter are not supported on data file sources by the sandbox"
-                .into(),
-        );
-    }
-    let tests = query
-        .conditions
-        .iter()
-        .map(|c| compile(c).map(|t| (t, c.value.trim() == "true")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let order = match &query.order_by {
-        Some(name) => attribute(name)
-            .ok_or_else(|| format!("Unknown order_by attribute {}", name.replace('-', "_")))?,
-        None => ("id", Kind::Integer),
-    };
-    let limit = match query.limit {
-        Some(0) => return Err("limit must be at least 1".into()),
-        Some(n) => n.min(MAX_LIMIT),
-        None => MAX_LIMIT,
-    } as usize;
-    let offset = query.offset.unwrap_or(0) as usize;
-    let mut selected: Vec<serde_json::Map<String, Value>> = loads
-        .iter()
-        .map(as_map)
-        .filter(|record| tests.iter().all(|(t, blank)| t.holds(record, *blank)))
-        .collect();
-    let key = |r: &serde_json::Map<String, Value>| Scalar::of(order.1, r.get(order.0));
-    let id = |r: &serde_json::Map<String, Value>| r.get("id").and_then(Value::as_i64);
-    selected.sort_by(|a, b| {
-        let by = key(a).compare(&key(b)).then(id(a).cmp(&id(b)));
-        if query.dir == Some(Dir::Desc) {
-            by.reverse()
-        } else {
-            by
-        }
-    });
-    Ok(selected
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(Value::Object)
-        .collect())
+    let records = loads.iter().map(as_map).collect();
+    let page = records::search(records, ATTRIBUTES, "data file sources", query)?;
+    Ok(page.into_iter().map(Value::Object).collect())
 }
 
 async fn list(
@@ -335,6 +131,7 @@ async fn not_allowed(Wants(format): Wants, method: Method) -> ApiError {
 mod tests {
     use super::*;
     use crate::data_sources::{LoadStatus, file_file_name};
+    use chrono::DateTime;
 
     fn load(id: i64, name: &str, status: LoadStatus, created: &str) -> DataFileSource {
         let at = DateTime::parse_from_rfc3339(created).unwrap();
