@@ -97,17 +97,48 @@ fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The scope an API request needs: users need `core.user.*`, reference data `core.common.*`.
+/// The scope an API request needs: users need `core.user.*`; the Integrations APIs
+/// (integrations, contacts, runs, history records, errors) `core.integration.*`; everything else
+/// (reference data, data file sources) `core.common.*`. Reads (GET, HEAD, OPTIONS) need `.read`,
+/// any other verb `.write`.
 fn required_scope(method: &Method, path: &str) -> &'static str {
     let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let users = path == "/api/users" || path.starts_with("/api/users/");
-    match (users, write) {
-        (true, false) => "core.user.read",
-        (true, true) => "core.user.write",
-        (false, false) => "core.common.read",
-        (false, true) => "core.common.write",
+    let under = |base: &str| {
+        path.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let area = if under("/api/users") {
+        Area::User
+    } else if INTEGRATION_PATHS.iter().any(|base| under(base)) {
+        Area::Integration
+    } else {
+        Area::Common
+    };
+    match (area, write) {
+        (Area::User, false) => "core.user.read",
+        (Area::User, true) => "core.user.write",
+        (Area::Integration, false) => "core.integration.read",
+        (Area::Integration, true) => "core.integration.write",
+        (Area::Common, false) => "core.common.read",
+        (Area::Common, true) => "core.common.write",
     }
 }
+
+#[derive(Clone, Copy)]
+enum Area {
+    User,
+    Integration,
+    Common,
+}
+
+/// The Integrations APIs of reference §7.
+const INTEGRATION_PATHS: &[&str] = &[
+    "/api/integrations",
+    "/api/integration_contacts",
+    "/api/integration_runs",
+    "/api/integration_history_records",
+    "/api/integration_errors",
+];
 
 /// Authenticates every API request and checks its scope.
 pub(crate) async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

@@ -2,7 +2,7 @@
 //!
 //! It is a second implementation of Coupa's documented behaviour (users API, OAuth2 client credentials,
 //! the legacy API key, rate limits, the SFTP drop folder with its users CSV loader, data file sources
-//! and daily export), plus what a test needs that Coupa does not offer: seeded faults and an access
+//! and daily export, the Integrations APIs through which a connector reports its runs), plus what a test needs that Coupa does not offer: seeded faults and an access
 //! log. `app()` builds the whole HTTP service; `Sandbox::serve` binds it to a listener.
 
 mod access_log;
@@ -15,6 +15,7 @@ mod dropfolder;
 mod error;
 mod export;
 mod faults;
+mod integrations;
 mod loader;
 mod mailbox;
 mod persist;

@@ -1,5 +1,6 @@
-//! The sandbox's state in SQLite (`<data_dir>/sandbox.db`): one JSON row per user, per setup record
-//! and per flat-file load (data file source), read whole at start and written through on every change.
+//! The sandbox's state in SQLite (`<data_dir>/sandbox.db`): one JSON row per user, per setup record,
+//! per flat-file load (data file source) and per integration record (integrations, contacts, runs,
+//! history records, errors), read whole at start and written through on every change.
 
 use crate::SandboxError;
 use crate::setup::{CustomField, SetupRecord};
@@ -18,6 +19,8 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS setup (kind TEXT NOT NULL, id INTEGER NOT NULL, \
      record TEXT NOT NULL, PRIMARY KEY (kind, id))",
     "CREATE TABLE IF NOT EXISTS data_file_sources (id INTEGER PRIMARY KEY, record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS integration_records (kind TEXT NOT NULL, id INTEGER NOT NULL, \
+     record TEXT NOT NULL, PRIMARY KEY (kind, id))",
 ];
 
 /// Cheap to clone: clones share one connection pool.
@@ -174,6 +177,44 @@ impl Db {
             .await
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    /// Every saved integration record, as `(kind, id, JSON record)`, in kind and id order.
+    pub async fn load_integration_records(
+        &self,
+    ) -> Result<Vec<(String, i64, String)>, SandboxError> {
+        let rows =
+            sqlx::query("SELECT kind, id, record FROM integration_records ORDER BY kind, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(format!("cannot read integration records: {e}")))?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row
+                    .try_get("kind")
+                    .map_err(|e| self.error(format!("integration_records row: {e}")))?;
+                let (id, text) = self.columns(row, "integration_records")?;
+                Ok((kind, id, text))
+            })
+            .collect()
+    }
+
+    pub async fn save_integration_record(
+        &self,
+        kind: &str,
+        id: i64,
+        text: &str,
+    ) -> Result<(), String> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO integration_records (kind, id, record) VALUES (?, ?, ?)",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(text)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
     }
 
     pub async fn close(&self) {

@@ -1,8 +1,8 @@
 //! The shared state, the HTTP service built from every part, and serving it on a listener.
 
 use crate::{
-    SandboxConfig, SandboxError, access_log, auth, data_sources, export, faults, loader, mailbox,
-    ratelimit, reference, sftp, store, users,
+    SandboxConfig, SandboxError, access_log, auth, data_sources, export, faults, integrations,
+    loader, mailbox, ratelimit, reference, sftp, store, users,
 };
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub sftp: Option<sftp::Sftp>,
     /// The users loader's loads (data file sources).
     pub data_sources: data_sources::DataSources,
+    /// Integrations, their contacts, runs, history records and errors.
+    pub integrations: integrations::Integrations,
     pub loader: loader::Loader,
 }
 
@@ -73,6 +75,7 @@ pub fn app(sandbox: &Sandbox) -> Router {
         .merge(users::routes())
         .merge(reference::routes())
         .merge(data_sources::routes())
+        .merge(integrations::routes())
         // Unknown `/api` paths answer 404 from behind auth and the limiter, like the real routes.
         .route("/api/{*rest}", any(not_found))
         .layer(from_fn_with_state(state.clone(), ratelimit::layer))
@@ -86,8 +89,10 @@ pub fn app(sandbox: &Sandbox) -> Router {
     if state.config.smtp.is_some() {
         router = router.merge(mailbox::routes());
     }
-    // Coupa's Data Sources page; the sandbox has no UI login, so no auth either.
-    router = router.merge(data_sources::page_routes());
+    // Coupa's Data Sources and integration runs pages; the sandbox has no UI login, so no auth either.
+    router = router
+        .merge(data_sources::page_routes())
+        .merge(integrations::page_routes());
     router
         .layer(from_fn_with_state(state.clone(), access_log::layer))
         .with_state(state)
@@ -110,6 +115,7 @@ impl Sandbox {
         loader::check_settings(&config)?;
         let coupa = store::Coupa::open(&config).await?;
         let data_sources = data_sources::DataSources::open(coupa.db().cloned()).await?;
+        let integrations = integrations::Integrations::open(coupa.db().cloned()).await?;
         let access_log = match &config.access_log {
             Some(path) => Some(access_log::AccessLog::open(path).await?),
             None => None,
@@ -126,6 +132,7 @@ impl Sandbox {
             mailbox: mailbox::Mailbox::default(),
             sftp,
             data_sources,
+            integrations,
             loader: loader::Loader::default(),
             coupa,
             config,

@@ -7,7 +7,7 @@ mod api;
 mod page;
 
 pub(crate) use api::routes;
-pub(crate) use page::routes as page_routes;
+pub(crate) use page::{escape, routes as page_routes};
 
 use crate::SandboxError;
 use crate::persist::Db;

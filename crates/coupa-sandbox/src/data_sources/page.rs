@@ -28,7 +28,7 @@ async fn page(State(state): State<AppState>) -> Response {
 }
 
 /// HTML text with `&`, `<`, `>`, `"` and `'` escaped, fit for element text and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

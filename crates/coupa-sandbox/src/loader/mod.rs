@@ -5,7 +5,7 @@
 //! A load that fails, or has any row error, is reported by e-mail to the sandbox's admin address.
 
 mod file;
-mod notice;
+pub(crate) mod notice;
 mod row;
 
 use crate::data_sources::{DataFileSource, LoadStatus, RowError};

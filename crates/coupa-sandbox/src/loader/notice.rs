@@ -7,7 +7,7 @@ use crate::dropfolder::ArchivedFile;
 use crate::server::AppState;
 use std::fmt::Write as _;
 
-const FROM: &str = "do_not_reply@coupa-sandbox.invalid";
+pub(crate) const FROM: &str = "do_not_reply@coupa-sandbox.invalid";
 /// Row errors listed in one e-mail; the rest are on the Data Sources page.
 const LISTED: usize = 100;
 
@@ -95,7 +95,7 @@ fn message(to: &str, load: &DataFileSource, archived: &ArchivedFile) -> String {
 
 /// Header text as is when it is printable ASCII, else one RFC 2047 `Q` encoded word, so that a
 /// file name with a line break or non-ASCII letters cannot break or forge a header.
-fn header_text(text: &str) -> String {
+pub(crate) fn header_text(text: &str) -> String {
     if text.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
         return text.to_string();
     }
