@@ -1,7 +1,7 @@
 //! The API path end to end against the in-process sandbox: Coupa's playbook scenarios 1.1 to 1.8,
 //! the silent no-op caught by verification, a rerun after a partial failure, dry runs that send no
-//! write, HR rows in error, the safety stop, the call budget of steady state, and secrets that never
-//! reach the store. Users are read back from the sandbox over raw HTTP (JSON), not through the
+//! write, HR rows in error, the safety stop, the call budget of steady state, secrets that never
+//! reach the store, and runs reported into Coupa's Integrations APIs. Users are read back from the sandbox over raw HTTP (JSON), not through the
 //! engine's own client (which speaks XML here), so a shared misunderstanding cannot pass both sides.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
@@ -66,6 +66,8 @@ struct World {
     sandbox: Sandbox,
     running: Running,
     extra: String,
+    /// Lines added to `[coupa]`.
+    coupa_extra: String,
 }
 
 /// A Coupa user as the reference file takes it.
@@ -100,6 +102,7 @@ impl World {
             sandbox,
             running,
             extra: String::new(),
+            coupa_extra: String::new(),
         }
     }
 
@@ -126,8 +129,19 @@ starttls = false
         ));
     }
 
+    /// Runs reported into the sandbox's Integrations APIs, as integration `HR_USERS`.
+    fn report_to_coupa(&mut self) {
+        self.coupa_extra.push_str(
+            "scopes = [\"core.user.read\", \"core.user.write\", \"core.integration.read\", \"core.integration.write\"]\n",
+        );
+        self.configure("\n[integration]\ncode = \"HR_USERS\"\nend_system = \"Workday\"\n");
+    }
+
     fn config(&self) -> Config {
-        let text = CONFIG.replace("{url}", &self.running.url()) + &self.extra;
+        let text = CONFIG.replace("{url}", &self.running.url()).replace(
+            "burst = 100\n",
+            &format!("burst = 100\n{}", self.coupa_extra),
+        ) + &self.extra;
         let path = self.dir.path().join("coupa-sync.toml");
         std::fs::write(&path, &text).unwrap();
         Config::parse(&text, &path, &|name| {
@@ -178,6 +192,17 @@ starttls = false
         )
         .await;
         answer["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `GET path` on the sandbox's API, as JSON.
+    async fn get(&self, path: &str) -> Value {
+        json_of(
+            reqwest::Client::new()
+                .get(format!("{}{path}", self.running.url()))
+                .bearer_auth(self.token().await)
+                .header("Accept", "application/json"),
+        )
+        .await
     }
 
     /// Every user in the sandbox, by login, as Coupa JSON over raw HTTP.
@@ -798,4 +823,152 @@ async fn a_full_run_reconciles_people_whose_hr_data_did_not_change() {
         .await;
     assert_eq!(person(&full, "P1").outcome, Outcome::Applied);
     assert_eq!(world.users().await["jdoe"]["lastname"], "Doe");
+}
+
+#[tokio::test]
+async fn each_run_is_an_integration_run_in_coupa_whose_errors_alert_the_contacts() {
+    let mut world = World::new(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    world.report_to_coupa();
+    world.hr(&[
+        row("P1", "E1", "jdoe", "Jane", "Doe-Smith"),
+        // Coupa refuses logins shorter than two characters.
+        "P2,E2,k,kai@example.com,Kai,Müller,Finance,CC-1,active,".into(),
+    ]);
+    let first = world.sync().await;
+    assert_eq!(first.run.status, RunStatus::Failed);
+    let reported = first.integration.clone().expect("the run was reported");
+    assert_eq!(reported.state, coupa_wire::RunState::Failed);
+    assert_eq!((reported.errors, reported.alerts), (1, 1));
+
+    // coupa-sync registered the integration, and Coupa holds the run with Kai's error.
+    let integrations = world.get("/api/integrations?code=HR_USERS").await;
+    let integration = &integrations.as_array().unwrap()[0];
+    assert_eq!(integration["direction"], "to_coupa");
+    assert_eq!(integration["end-system"], "Workday");
+    assert_eq!(integration["end-system-type"], "hr");
+    assert_eq!(integration["integration-type"], "api");
+    let run = world
+        .get(&format!("/api/integration_runs/{}", reported.run_id))
+        .await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["total-records"], 2);
+    assert!(run["end-time"].is_string(), "{run}");
+    let errors = world
+        .get(&format!(
+            "/api/integration_errors?integration-run-id={}",
+            reported.run_id
+        ))
+        .await;
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let kai = &errors[0];
+    assert_eq!(kai["external-id"], "P2");
+    assert_eq!(kai["document-type"], "User");
+    assert_eq!(kai["contact-alert-type"], "Functional");
+    assert_eq!(kai["responses"][0]["response-code"], "login");
+    let message = kai["responses"][0]["response-message"].as_str().unwrap();
+    assert!(
+        message.contains("login sent \"k\": Login is too short (minimum is 2 characters)"),
+        "{message}"
+    );
+    // Without contacts, Coupa's alert goes to its admin.
+    let alert = world
+        .mail()
+        .await
+        .into_iter()
+        .find(|m| m["body"].as_str().unwrap().contains("Login is too short"))
+        .expect("an alert e-mail");
+    assert_eq!(alert["to"], json!([SandboxConfig::default().admin_email]));
+    assert!(alert["body"].as_str().unwrap().contains("HR_USERS"));
+
+    // Jane is the integration's functional contact from now on; Kai's login is fixed, and a new
+    // person's e-mail is refused.
+    let jane = world.users().await["jdoe"]["id"].as_i64().unwrap();
+    let contact = json_of(
+        reqwest::Client::new()
+            .post(format!("{}/api/integration_contacts", world.running.url()))
+            .bearer_auth(world.token().await)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .body(
+                json!({
+                    "integration": {"code": "HR_USERS"},
+                    "contactable-type": "User",
+                    "contactable-id": jane,
+                    "contact-alert-type": "Functional",
+                })
+                .to_string(),
+            ),
+    )
+    .await;
+    assert!(contact["id"].is_i64(), "{contact}");
+    world.hr(&[
+        row("P1", "E1", "jdoe", "Jane", "Doe-Smith"),
+        "P2,E2,kai,kai@example.com,Kai,Müller,Finance,CC-1,active,".into(),
+    ]);
+    let second = world.sync().await;
+    assert!(second.succeeded(), "{:?}", second.run);
+    let reported = second.integration.clone().unwrap();
+    assert_eq!(reported.state, coupa_wire::RunState::Successful);
+    assert_eq!(reported.errors, 0);
+    let run = world
+        .get(&format!("/api/integration_runs/{}", reported.run_id))
+        .await;
+    assert_eq!(run["status"], "successful");
+    assert_eq!(run["total-records"], 1);
+
+    world.hr(&[
+        row("P1", "E1", "jdoe", "Jane", "Doe-Smith"),
+        "P2,E2,kai,kai@example.com,Kai,Müller,Finance,CC-1,active,".into(),
+        "P3,E3,l,lee@example.com,Lee,Park,Finance,CC-1,active,".into(),
+    ]);
+    let third = world.sync().await;
+    assert_eq!(third.integration.as_ref().unwrap().alerts, 1);
+    let to_jane: Vec<Value> = world
+        .mail()
+        .await
+        .into_iter()
+        .filter(|m| m["to"] == json!(["jdoe@example.com"]))
+        .collect();
+    assert_eq!(to_jane.len(), 1, "{to_jane:#?}");
+    assert!(to_jane[0]["body"].as_str().unwrap().contains("P3"));
+}
+
+#[tokio::test]
+async fn a_run_coupa_cannot_be_reported_in_still_syncs_and_says_why_and_a_plan_reports_nothing() {
+    let mut world = World::new(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    world.report_to_coupa();
+    world.configure("create = false\n");
+    world.hr(&[row("P1", "E1", "jdoe", "Jane", "Doe-Smith")]);
+
+    let planned = world
+        .run_with(RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        })
+        .await;
+    assert!(planned.integration.is_none());
+    assert!(
+        planned.run_problems.is_empty(),
+        "{:?}",
+        planned.run_problems
+    );
+    assert_eq!(planned.calls.post + planned.calls.put, 0);
+
+    let report = world.sync().await;
+    assert!(report.succeeded(), "{:?}", report.run);
+    assert!(report.integration.is_none());
+    let problem = report
+        .run_problems
+        .iter()
+        .find(|p| {
+            p.coupa_message
+                .contains("no integration with code \"HR_USERS\"")
+        })
+        .expect("the reason the run was not reported");
+    assert_eq!(problem.kind, engine::notify::ProblemKind::Technical);
+    assert!(problem.coupa_message.contains("create = true"));
+    assert_eq!(world.users().await["jdoe"]["lastname"], "Doe-Smith");
+    let runs = world.get("/api/integration_runs").await;
+    assert_eq!(runs, json!([]));
 }
