@@ -1,9 +1,10 @@
 //! `coupa-sync demo`: the API path end to end on a fresh machine, in seconds. It starts the sandbox
 //! in this process (API and SMTP mailbox), loads a small company, syncs a first HR extract that
 //! matches Coupa (day 1), then a second one with the playbook's changes and errors (day 2): plan,
-//! sync, verification, the run's call log and the digest that reached the mailbox. Day 3 takes the
-//! CSV path (the sandbox's SFTP server and a loader polling every half second). It checks that
-//! every change landed and every error was caught and reported, and leaves its files behind.
+//! sync, verification, the run's call log, the digest that reached the mailbox, and the run as Coupa
+//! keeps it in its Integrations APIs with the alerts Coupa sent the integration's contact. Day 3
+//! takes the CSV path (the sandbox's SFTP server and a loader polling every half second). It checks
+//! that every change landed and every error was caught and reported, and leaves its files behind.
 
 mod csv_day;
 
@@ -12,6 +13,7 @@ use crate::common::runtime;
 use crate::{plan, sync};
 use anyhow::{Context, anyhow};
 use coupa_sandbox::{ClientCredentials, Sandbox, SandboxConfig, SftpConfig, SftpUser};
+use coupa_wire::{AlertType, IntegrationContact, IntegrationRef, RunState};
 use engine::config::Config;
 use engine::run::{Quiet, RunOptions, RunReport};
 use engine::store::report::calls_table;
@@ -31,6 +33,11 @@ const SECRET_ENV: &str = "COUPA_SYNC_DEMO_SECRET";
 /// The environment variable the demo's configuration names for the SFTP password.
 const SFTP_PASSWORD_ENV: &str = "COUPA_SYNC_DEMO_SFTP_PASSWORD";
 const DATA_ERRORS_TO: &str = "hr-data@example.com";
+/// The demo company's HR systems owner, whom the demo makes the integration's functional contact.
+const CONTACT_LOGIN: &str = "hruiz";
+const CONTACT_EMAIL: &str = "hana.ruiz@example.com";
+/// The start of the subject of Coupa's integration alerts.
+const ALERT_SUBJECT: &str = "Coupa integration alert";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -212,6 +219,23 @@ async fn days(
         c.unchanged,
         day1.calls.total()
     );
+    let day1_reported = day1
+        .integration
+        .as_ref()
+        .is_some_and(|r| r.state == RunState::Successful);
+    if let Some(r) = &day1.integration {
+        println!(
+            "Coupa lists it as run {} of integration {}, {} (coupa-sync registered the integration).",
+            r.run_id,
+            r.code,
+            r.state.as_str()
+        );
+    }
+    let contact = make_contact(config).await?;
+    println!(
+        "In Coupa, Hana Ruiz ({CONTACT_LOGIN}, HR systems) becomes the integration's functional contact \
+         (POST /api/integration_contacts, id {contact}): Coupa alerts her about people in error."
+    );
 
     heading("Day 2: the new HR extract, planned (coupa-sync plan: GETs only)");
     copy(DAY_2, &hr)?;
@@ -219,6 +243,9 @@ async fn days(
     print!("{}", plan::render(&planned));
 
     heading("Day 2: applied and verified (coupa-sync sync)");
+    // Real runs are hours apart; the demo's follow each other within a second, each with its own
+    // rate governor, while Coupa's bucket (25/s, burst 20) is per OAuth client: let it refill.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let day2 = sync_once(false).await.map_err(runtime)?;
     print!("{}", sync::summary(&day2));
 
@@ -231,15 +258,98 @@ async fn days(
 
     heading("Day 2: the digest in the sandbox's mailbox (GET /mailbox/messages)");
     let mails = mailbox(url).await?;
-    for mail in &mails {
+    let (alerts, digests): (Vec<&Mail>, Vec<&Mail>) = mails.iter().partition(|m| is_alert(m));
+    for mail in &digests {
         println!("To: {}", mail.to.join(", "));
         println!("Subject: {}\n", mail.subject.as_deref().unwrap_or(""));
         println!("{}", mail.body.trim_end());
     }
-    if mails.is_empty() {
+    if digests.is_empty() {
         println!("(no message arrived)");
     }
-    Ok(checks(&planned, &day2, &calls, &mails))
+
+    heading("Day 2: the run in Coupa's Integrations APIs, and Coupa's alerts to its contact");
+    let reported_in_coupa = match &day2.integration {
+        Some(r) => {
+            let run = engine::run::client(&config.coupa, &config.file.display().to_string(), None)
+                .map_err(runtime)?
+                .integrations()
+                .run(r.run_id)
+                .await
+                .map_err(runtime)?;
+            println!(
+                "GET /api/integration_runs/{}: status {}, total-records {}, {} integration errors ({} alerted).",
+                r.run_id,
+                run.status.as_deref().unwrap_or("?"),
+                run.total_records.unwrap_or_default(),
+                r.errors,
+                r.alerts
+            );
+            for mail in &alerts {
+                println!(
+                    "To: {}  Subject: {}",
+                    mail.to.join(", "),
+                    mail.subject.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(first) = alerts.first() {
+                println!("\n{}", first.body.trim_end());
+            }
+            run.status.as_deref() == Some("failed") && r.errors == 4
+        }
+        None => {
+            println!("(the run was not reported into Coupa)");
+            false
+        }
+    };
+    let mut checks = checks(&planned, &day2, &calls, &mails);
+    let to_contact = alerts
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == CONTACT_EMAIL))
+        .count();
+    checks.push((
+        day1_reported && reported_in_coupa && to_contact == 4,
+        "each run is an integration run in Coupa; day 2's four people in error alerted Hana Ruiz",
+    ));
+    Ok(checks)
+}
+
+fn is_alert(mail: &Mail) -> bool {
+    mail.subject
+        .as_deref()
+        .is_some_and(|s| s.starts_with(ALERT_SUBJECT))
+}
+
+/// Makes the demo's HR systems owner the integration's functional contact; returns the contact's id.
+async fn make_contact(config: &Config) -> Result<i64, Failure> {
+    let client = engine::run::client(&config.coupa, &config.file.display().to_string(), None)
+        .map_err(runtime)?;
+    let found = client
+        .users()
+        .find_by("login", &[CONTACT_LOGIN])
+        .await
+        .map_err(runtime)?;
+    let id = found
+        .first()
+        .and_then(|u| u.id)
+        .ok_or_else(|| runtime(anyhow!("the demo company has no user {CONTACT_LOGIN}")))?;
+    let code = config
+        .integration
+        .as_ref()
+        .map(|i| i.code.clone())
+        .ok_or_else(|| runtime(anyhow!("the demo configuration has no [integration]")))?;
+    let contact = client
+        .integrations()
+        .add_contact(&IntegrationContact {
+            integration: Some(IntegrationRef::code(code)),
+            contactable_type: Some("User".into()),
+            contactable_id: Some(id),
+            contact_alert_type: Some(AlertType::Functional.as_str().into()),
+            ..IntegrationContact::default()
+        })
+        .await
+        .map_err(runtime)?;
+    Ok(contact.id.unwrap_or_default())
 }
 
 fn copy(text: &str, to: &Path) -> Result<(), Failure> {
@@ -347,7 +457,11 @@ fn checks(
             applied("P1003", "update")
                 && calls
                     .iter()
-                    .filter(|c| c.hr_key.as_deref() == Some("P1003") && c.method == "PUT")
+                    .filter(|c| {
+                        c.hr_key.as_deref() == Some("P1003")
+                            && c.method == "PUT"
+                            && c.status == Some(200)
+                    })
                     .count()
                     == 2,
             "1.7 Robert Smith lost Accounts Payable: roles cleared, then set",

@@ -358,6 +358,12 @@ async fn demo_runs_to_the_end_and_leaves_its_files() {
         text.contains("Subject: coupa-sync run 3"),
         "the digest is shown: {text}"
     );
+    assert!(
+        text.contains(
+            "To: hana.ruiz@example.com  Subject: Coupa integration alert: HR_USERS run 2"
+        ),
+        "Coupa's alert to the integration's contact is shown: {text}"
+    );
     for file in [
         "coupa-sync.toml",
         "hr.csv",

@@ -7,7 +7,10 @@ use crate::decode;
 use crate::error::Result;
 use crate::page::{self, INTEGRATIONS};
 use bytes::Bytes;
-use coupa_wire::{Integration, IntegrationRecord, IntegrationRef, IntegrationRun, Query, RunState};
+use coupa_wire::{
+    Integration, IntegrationContact, IntegrationRecord, IntegrationRef, IntegrationRun, Query,
+    RunState,
+};
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +71,17 @@ impl Integrations {
             "/api/integrations".into(),
             "integration",
             Some(integration),
+        )
+        .await
+    }
+
+    /// `POST /api/integration_contacts`: someone Coupa alerts about the integration's records.
+    pub async fn add_contact(&self, contact: &IntegrationContact) -> Result<IntegrationContact> {
+        self.send(
+            Method::POST,
+            "/api/integration_contacts".into(),
+            "integration-contact",
+            Some(contact),
         )
         .await
     }
