@@ -148,5 +148,11 @@ fn checks(planned: &RunReport, day3: &RunReport, mails: &[&Mail]) -> Vec<(bool, 
             digest_names_it && admin_told,
             "CSV: the refused row reached the digest and Coupa's notice to its admin",
         ),
+        (
+            day3.integration.as_ref().is_some_and(|r| {
+                r.state == coupa_wire::RunState::Failed && r.errors == 1 && r.alerts == 1
+            }),
+            "CSV: the run is an integration run in Coupa too, failed with Petra Novák's error",
+        ),
     ]
 }
