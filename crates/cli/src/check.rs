@@ -1,6 +1,7 @@
 //! `coupa-sync check`: is everything in place for a run? Validates the configuration, reads the HR
 //! extract's header, obtains a token and checks the read scope with one harmless GET
-//! (`/api/users?limit=1`). Nothing is written, to Coupa or to the store. Exit code 0 when every check
+//! (`/api/users?limit=1`), and with `[integration]` looks the integration up in Coupa. Nothing is
+//! written, to Coupa or to the store. Exit code 0 when every check
 //! passed, 1 when one failed, 2 when the configuration itself is wrong.
 
 use crate::Failure;
@@ -138,6 +139,9 @@ async fn coupa(config: &Config) -> Result<Vec<Line>, Failure> {
                     detail: "[coupa].scopes lacks core.user.write, which sync needs".into(),
                 });
             }
+            if let Some(integration) = &config.integration {
+                lines.push(integration_line(&client, integration).await);
+            }
             lines
         }
         Err(e) => {
@@ -159,4 +163,41 @@ async fn coupa(config: &Config) -> Result<Vec<Line>, Failure> {
         }
     };
     Ok(lines)
+}
+
+/// Whether runs can be reported: the integration is in Coupa, or the first run may register it.
+async fn integration_line(
+    client: &coupa_client::Client,
+    integration: &engine::config::IntegrationConfig,
+) -> Line {
+    let code = integration.code.trim();
+    let (ok, detail) = match client.integrations().find(code).await {
+        Ok(Some(found)) => (
+            true,
+            format!(
+                "Coupa has integration {code} (id {}); runs are reported in it",
+                found.id.unwrap_or_default()
+            ),
+        ),
+        Ok(None) if integration.create => (
+            true,
+            format!("Coupa has no integration {code} yet; the first run registers it"),
+        ),
+        Ok(None) => (
+            false,
+            format!(
+                "Coupa has no integration {code} and [integration].create is false: create it in Coupa or set create = true"
+            ),
+        ),
+        Err(e) if e.status().map(|s| s.as_u16()) == Some(403) => (
+            false,
+            format!("the client may not read Coupa's integrations (core.integration.read): {e}"),
+        ),
+        Err(e) => (false, format!("looking integration {code} up failed: {e}")),
+    };
+    Line {
+        ok,
+        what: "integration",
+        detail,
+    }
 }

@@ -280,6 +280,43 @@ async fn check_reports_each_part_and_fails_on_wrong_credentials() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_looks_the_integration_up_and_a_sync_registers_it() {
+    let world = World::new().await;
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,active");
+    let config = std::fs::read_to_string(world.config()).unwrap().replace(
+        "burst = 100",
+        "burst = 100\nscopes = [\"core.user.read\", \"core.user.write\", \"core.integration.read\", \"core.integration.write\"]",
+    ) + "\n[integration]\ncode = \"HR_USERS\"\n";
+    std::fs::write(world.config(), config).unwrap();
+
+    let before = world.run(&["check"]).await;
+    assert_eq!(code(&before), 0, "{}{}", stdout(&before), stderr(&before));
+    assert!(
+        stdout(&before).contains(
+            "ok    integration    Coupa has no integration HR_USERS yet; the first run registers it"
+        ),
+        "{}",
+        stdout(&before)
+    );
+
+    let sync = world.run(&["sync"]).await;
+    assert_eq!(code(&sync), 0, "{}{}", stdout(&sync), stderr(&sync));
+    assert!(
+        stdout(&sync).contains(
+            "Reported to Coupa: integration HR_USERS run 1 (successful), 0 integration errors"
+        ),
+        "{}",
+        stdout(&sync)
+    );
+    let after = world.run(&["check"]).await;
+    assert!(
+        stdout(&after).contains("ok    integration    Coupa has integration HR_USERS (id 1)"),
+        "{}",
+        stdout(&after)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_writes_the_commented_example_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.toml");
