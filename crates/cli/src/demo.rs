@@ -18,7 +18,7 @@ use engine::config::Config;
 use engine::run::{Quiet, RunOptions, RunReport};
 use engine::store::report::calls_table;
 use engine::store::{ChangeRecord, Outcome, SqliteStore, Store, Verdict};
-use rand::Rng;
+use rand::RngExt;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use coupa_sandbox::{
     ClientCredentials, FaultConfig, RateLimit, Running, Sandbox, SandboxConfig, SftpConfig,
     SftpUser,
 };
-use rand::Rng;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 use std::ffi::OsStr;

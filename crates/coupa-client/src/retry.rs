@@ -2,7 +2,7 @@
 //! full-jitter exponential backoff, bounded by a number of attempts and a total time.
 
 use crate::error::{Error, ErrorKind, TransportFailure};
-use rand::Rng;
+use rand::RngExt;
 use reqwest::Method;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;

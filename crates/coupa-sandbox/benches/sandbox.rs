@@ -13,7 +13,7 @@
 
 use coupa_sandbox::{ClientCredentials, RateLimit, Sandbox, SandboxConfig};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use secrecy::SecretString;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -327,7 +327,7 @@ fn load_host_key(file: &Path) -> Result<PrivateKey, SandboxError> {
 
 fn generate_host_key() -> PrivateKey {
     let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
     PrivateKey::from(Ed25519Keypair::from_seed(&seed))
 }
 
