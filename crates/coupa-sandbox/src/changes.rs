@@ -1,11 +1,12 @@
 //! Turning a POST or PUT body into the stored user, as Coupa does: read-only and unknown elements
 //! ignored, only the elements sent change, references looked up by natural key (an unknown one
 //! leaves the value unchanged), roles and content groups merged (an empty list clears them), custom
-//! fields set by field name, Coupa's defaults on create, then every validation rule.
+//! fields set by field name, phone numbers and approval limits checked and set whole (see
+//! `nested`), Coupa's defaults on create, then every validation rule.
 
 use crate::setup::{Setup, SetupRecord};
 use crate::store::{State, StoredUser, UniqueKey};
-use crate::validate;
+use crate::{nested, validate};
 use chrono::{DateTime, Duration, FixedOffset};
 use coupa_wire::{User, UserRef};
 use serde_json::{Map, Value};
@@ -172,7 +173,9 @@ fn apply(state: &State, mut user: StoredUser, input: User) -> Result<StoredUser,
         content_groups: input.content_groups.take(),
         custom_fields: input.custom_fields.take(),
     };
+    let nested = nested::Sent::take(&mut input);
     user.user = overlay(&user.user, &input)?;
+    nested.apply(&state.setup, &mut user.user)?;
     resolve(state, &mut user, references)?;
     Ok(user)
 }

@@ -1,6 +1,7 @@
 //! Coupa's daily User Export to `/Outgoing/Users` (reference §5.2): every user in the users flat-file
 //! columns, in their documented order, then one column per custom field (by prompt), every field
-//! quoted. The import columns are used so that an export can be read back by the loader; Coupa's own
+//! quoted. The import columns are used so that an export can be read back by the loader (phone
+//! numbers as `+aa xxx-yyy-zzzz x123`, approval limits by name or as `1000.00 USD`); Coupa's own
 //! export layout is not documented in the sources behind the reference.
 
 use crate::dropfolder::OUTGOING_USERS;
@@ -122,6 +123,31 @@ fn cell(full: &Map<String, Value>, column: &flatfile::Column) -> String {
             .filter_map(|item| item.get("name").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join(","),
+        (Kind::Phone, Some(Value::Object(phone))) => {
+            let part = |k: &str| phone.get(k).and_then(Value::as_str).unwrap_or_default();
+            let mut cell = String::new();
+            if !part("country-code").is_empty() {
+                cell = format!("+{} ", part("country-code"));
+            }
+            let local: Vec<&str> = [part("area-code"), part("number")]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            cell.push_str(&local.join("-"));
+            if !part("extension").is_empty() {
+                cell.push_str(&format!(" x{}", part("extension")));
+            }
+            cell
+        }
+        // A named limit by its name, as the loader reads it back; else its amount and currency.
+        (Kind::ApprovalLimit, Some(Value::Object(limit))) => match limit.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            _ => format!(
+                "{} {}",
+                text(limit.get("amount")),
+                text(limit.get("currency").and_then(|c| c.get("code")))
+            ),
+        },
         (_, value) => text(value),
     }
 }

@@ -18,6 +18,7 @@ mod faults;
 mod integrations;
 mod loader;
 mod mailbox;
+mod nested;
 mod persist;
 mod query;
 mod ratelimit;

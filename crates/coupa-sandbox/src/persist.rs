@@ -5,7 +5,7 @@
 use crate::SandboxError;
 use crate::setup::{CustomField, SetupRecord};
 use crate::store::{State, StoredUser};
-use coupa_wire::{ContentGroup, Currency, Department, Role};
+use coupa_wire::{ApprovalLimit, ContentGroup, Currency, Department, Role};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -95,6 +95,7 @@ impl Db {
                 Department::KIND => self.restore::<Department>(state, id, &text)?,
                 ContentGroup::KIND => self.restore::<ContentGroup>(state, id, &text)?,
                 CustomField::KIND => self.restore::<CustomField>(state, id, &text)?,
+                ApprovalLimit::KIND => self.restore::<ApprovalLimit>(state, id, &text)?,
                 other => {
                     return Err(self.error(format!("setup row {id} has unknown kind {other:?}")));
                 }

@@ -1,5 +1,5 @@
 //! Reference data endpoints: departments, content groups (`/api/business_groups`), roles, currencies,
-//! custom-field definitions. `GET` lists them (exact-match filters on their own attributes, `limit`
+//! approval limits, custom-field definitions. `GET` lists them (exact-match filters on their own attributes, `limit`
 //! and `offset` as for users); `POST` adds one (not currencies), which users may then refer to.
 
 use crate::ApiError;
@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use coupa_wire::query::MAX_LIMIT;
-use coupa_wire::{ContentGroup, Currency, Department, Format, Op, Query, Role};
+use coupa_wire::{ApprovalLimit, ContentGroup, Currency, Department, Format, Op, Query, Role};
 use serde_json::Value;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -30,6 +30,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/roles", get(list::<Role>).post(create::<Role>))
         .route("/api/currencies", get(list::<Currency>))
+        .route(
+            "/api/approval_limits",
+            get(list::<ApprovalLimit>).post(create::<ApprovalLimit>),
+        )
         .route(
             "/api/custom_fields",
             get(list::<CustomField>).post(create::<CustomField>),

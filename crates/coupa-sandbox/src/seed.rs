@@ -3,14 +3,14 @@
 //!
 //! The reference file is one JSON object; every key is optional, unknown keys are refused:
 //! `reporting-currency` (a currency code), `roles`, `currencies`, `departments`, `content-groups`,
-//! `custom-fields` (lists of records as the API takes them) and `users` (users as a `POST` takes
+//! `approval-limits`, `custom-fields` (lists of records as the API takes them) and `users` (users as a `POST` takes
 //! them, in Coupa JSON). Records whose key exists already, and users whose login exists already, are
 //! skipped, so the same file can be loaded again on every start of a persistent sandbox.
 
 use crate::setup::{Creatable, CustomField};
 use crate::store::{Coupa, Refusal, UniqueKey};
 use crate::{Sandbox, SandboxError};
-use coupa_wire::{ContentGroup, Currency, Department, Role, User};
+use coupa_wire::{ApprovalLimit, ContentGroup, Currency, Department, Role, User};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -39,6 +39,8 @@ struct ReferenceFile {
     departments: Vec<Value>,
     #[serde(default)]
     content_groups: Vec<Value>,
+    #[serde(default)]
+    approval_limits: Vec<Value>,
     #[serde(default)]
     custom_fields: Vec<Value>,
     #[serde(default)]
@@ -97,6 +99,7 @@ pub(crate) async fn load_reference(coupa: &Coupa, json: &str) -> Result<(), Seed
     add_all::<Currency>(coupa, "currencies", file.currencies).await?;
     add_all::<Department>(coupa, "departments", file.departments).await?;
     add_all::<ContentGroup>(coupa, "content-groups", file.content_groups).await?;
+    add_all::<ApprovalLimit>(coupa, "approval-limits", file.approval_limits).await?;
     add_all::<CustomField>(coupa, "custom-fields", file.custom_fields).await?;
     if let Some(code) = file.reporting_currency {
         if coupa.read().setup.currencies.find(&code).is_none() {

@@ -1,9 +1,10 @@
-//! Coupa's setup records that users refer to: roles, currencies, departments, content groups and
-//! custom-field definitions, each found by its natural key (a name, or a currency's code).
+//! Coupa's setup records that users refer to: roles, currencies, departments, content groups,
+//! approval limits and custom-field definitions, each found by its natural key (a name, or a
+//! currency's code).
 //!
 //! Natural keys compare case-insensitively, as Coupa's MySQL collation does.
 
-use coupa_wire::{ContentGroup, Currency, Department, Role};
+use coupa_wire::{ApprovalLimit, ContentGroup, Currency, Department, Role};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -37,10 +38,14 @@ pub(crate) trait SetupRecord: Clone + Serialize + DeserializeOwned + Send + Sync
     fn key(&self) -> Option<&str>;
     fn table(setup: &Setup) -> &Table<Self>;
     fn table_mut(setup: &mut Setup) -> &mut Table<Self>;
+    /// What is wrong with the record beyond its key, in Rails' words.
+    fn problems(&self, _setup: &Setup) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 macro_rules! setup_record {
-    ($ty:ty, $kind:literal, $collection:literal, $key:ident, $max:literal, $table:ident) => {
+    ($ty:ty, $kind:literal, $collection:literal, $key:ident, $max:literal, $table:ident $(, $checks:path)?) => {
         impl SetupRecord for $ty {
             const KIND: &'static str = $kind;
             const COLLECTION: &'static str = $collection;
@@ -61,6 +66,11 @@ macro_rules! setup_record {
             fn table_mut(setup: &mut Setup) -> &mut Table<Self> {
                 &mut setup.$table
             }
+            $(
+                fn problems(&self, setup: &Setup) -> Vec<String> {
+                    $checks(self, setup)
+                }
+            )?
         }
     };
 }
@@ -82,6 +92,15 @@ setup_record!(
     name,
     100,
     content_groups
+);
+setup_record!(
+    ApprovalLimit,
+    "approval-limit",
+    "approval-limits",
+    name,
+    255,
+    approval_limits,
+    crate::nested::limit_problems
 );
 setup_record!(
     CustomField,
@@ -131,6 +150,19 @@ impl Creatable for Currency {
         Currency {
             id: None,
             enabled: Some(self.enabled.unwrap_or(true)),
+            ..self
+        }
+    }
+}
+
+impl Creatable for ApprovalLimit {
+    fn prepared(self) -> ApprovalLimit {
+        // Coupa shows amounts with their decimals (`1000.00`); an amount that is no number is left
+        // as sent, for `problems` to name.
+        let amount = self.amount.map(|a| crate::nested::amount(&a).unwrap_or(a));
+        ApprovalLimit {
+            id: None,
+            amount,
             ..self
         }
     }
@@ -220,6 +252,7 @@ pub(crate) struct Setup {
     pub currencies: Table<Currency>,
     pub departments: Table<Department>,
     pub content_groups: Table<ContentGroup>,
+    pub approval_limits: Table<ApprovalLimit>,
     pub custom_fields: Table<CustomField>,
     /// The currency a new user gets when none is sent (Coupa: the instance's reporting currency).
     pub reporting_currency: Option<String>,

@@ -158,6 +158,7 @@ pub(crate) fn setup_record<T: SetupRecord>(setup: &Setup, record: &T) -> Vec<Str
         }
         Some(_) => {}
     }
+    messages.extend(record.problems(setup));
     messages
 }
 

@@ -1408,3 +1408,163 @@ async fn a_real_listener_answers_raw_http() {
     assert_eq!(users[0].login.as_deref(), Some("jdoe"));
     running.stop().await.unwrap();
 }
+
+/// A sandbox that knows a named approval limit.
+async fn with_director_limit() -> Api {
+    let api = Api::new().await;
+    api.sandbox
+        .seed_reference(
+            r#"{"approval-limits": [{"name": "Director", "amount": "25000",
+                "currency": {"code": "EUR"}}]}"#,
+        )
+        .await
+        .unwrap();
+    api
+}
+
+#[tokio::test]
+async fn phone_numbers_and_approval_limits_round_trip_as_nested_records_in_json_and_xml() {
+    let api = with_director_limit().await;
+    let mut body = person("jdoe", "Jane", "Doe");
+    body["phone-work"] =
+        json!({"country-code": "+41", "area-code": "44", "number": "668-1800", "extension": "12"});
+    body["requisition-approval-limit"] = json!({"amount": "1000", "currency": {"code": "usd"}});
+    body["expense-approval-limit"] = json!({"name": "director"});
+    let id = id_of(&api.create(&body).await);
+
+    let user = api.user(id).await;
+    assert_eq!(
+        user["phone-work"],
+        json!({"country-code": "41", "area-code": "44", "number": "668-1800", "extension": "12"})
+    );
+    assert_eq!(user["phone-mobile"], Value::Null);
+    let limit = &user["requisition-approval-limit"];
+    assert_eq!(
+        (&limit["amount"], &limit["currency"]["code"]),
+        (&json!("1000.00"), &json!("USD"))
+    );
+    let director = &user["expense-approval-limit"];
+    assert_eq!(director["name"], "Director");
+    assert_eq!(
+        (&director["amount"], &director["currency"]["code"]),
+        (&json!("25000.00"), &json!("EUR"))
+    );
+
+    // The same user in XML: nested elements, read back by the wire model.
+    let xml = api.get_xml(&format!("/api/users/{id}")).await;
+    assert!(
+        xml.body
+            .contains("<phone-work><country-code>41</country-code>"),
+        "{}",
+        xml.body
+    );
+    let decoded: User = coupa_wire::decode(Format::Xml, xml.body.as_bytes(), "user").unwrap();
+    let phone = decoded.phone_work.unwrap();
+    assert_eq!(
+        (phone.area_code.as_deref(), phone.number.as_deref()),
+        (Some("44"), Some("668-1800"))
+    );
+    let limit = decoded.expense_approval_limit.unwrap();
+    assert_eq!(limit.name.as_deref(), Some("Director"));
+
+    // An XML write: a mobile number, an invoice limit; a phone sent with every part blank is cleared.
+    let put = api
+        .put_xml(
+            &format!("/api/users/{id}"),
+            "<user><phone-mobile><area-code>415</area-code><number>555-0100</number></phone-mobile>\
+             <phone-work><number></number></phone-work>\
+             <invoice-approval-limit><amount>250.5</amount><currency><code>EUR</code></currency>\
+             </invoice-approval-limit></user>",
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let user = api.user(id).await;
+    assert_eq!(user["phone-work"], Value::Null);
+    assert_eq!(
+        user["phone-mobile"],
+        json!({"area-code": "415", "number": "555-0100"})
+    );
+    assert_eq!(user["invoice-approval-limit"]["amount"], "250.50");
+    assert_eq!(
+        user["requisition-approval-limit"]["amount"], "1000.00",
+        "limits not sent stay"
+    );
+}
+
+#[tokio::test]
+async fn malformed_phones_unknown_currencies_and_unknown_limits_are_refused_by_name() {
+    let api = with_director_limit().await;
+    let id = id_of(&api.create(&person("jdoe", "Jane", "Doe")).await);
+    let before = api.user(id).await;
+    let cases = [
+        (
+            json!({"phone-work": {"area-code": "4l5", "number": "555-0100"}}),
+            vec!["Phone work area code is invalid"],
+        ),
+        (
+            json!({"phone-mobile": {"area-code": "415"}}),
+            vec!["Phone mobile number can't be blank"],
+        ),
+        (
+            json!({"requisition-approval-limit": {"amount": "1000", "currency": {"code": "XYZ"}}}),
+            vec![
+                r#"Requisition approval limit currency unable to find valid Currency record with keys {"code"=>"XYZ"}"#,
+            ],
+        ),
+        (
+            json!({"contract-approval-limit": {"amount": "1,000.00", "currency": {"code": "USD"}}}),
+            vec!["Contract approval limit amount is not a number"],
+        ),
+        (
+            json!({"invoice-self-approval-limit": {"name": "Chief"}}),
+            vec![
+                r#"Invoice self approval limit unable to find valid ApprovalLimit record with keys {"name"=>"Chief"}"#,
+            ],
+        ),
+    ];
+    for (body, messages) in cases {
+        let a = api.put_json(&format!("/api/users/{id}"), &body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+        assert_eq!(a.errors(), messages, "{body}");
+    }
+    assert_eq!(
+        api.user(id).await,
+        before,
+        "no refused write changed the user"
+    );
+}
+
+#[tokio::test]
+async fn approval_limits_are_listed_and_added_with_an_existing_currency() {
+    let api = with_director_limit().await;
+    let list = api.get_json("/api/approval_limits").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.json()[0]["name"], "Director");
+    let bad = api
+        .post_json(
+            "/api/approval_limits",
+            &json!({"name": "Odd", "amount": "x", "currency": {"code": "XYZ"}}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(
+        bad.errors(),
+        [
+            "Amount is not a number",
+            r#"Currency unable to find valid Currency record with keys {"code"=>"XYZ"}"#
+        ]
+    );
+    let added = api
+        .post_json(
+            "/api/approval_limits",
+            &json!({"name": "Manager", "amount": "5000", "currency": {"code": "USD"}}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let mut body = json!({"requisition-approval-limit": {"name": "Manager"}});
+    let id = id_of(&api.create(&person("jdoe", "Jane", "Doe")).await);
+    let put = api.put_json(&format!("/api/users/{id}"), &body).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    body = api.user(id).await;
+    assert_eq!(body["requisition-approval-limit"]["amount"], "5000.00");
+}

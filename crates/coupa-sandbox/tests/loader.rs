@@ -45,11 +45,12 @@ fn loader_config(data_dir: Option<&Path>) -> SandboxConfig {
 const REFERENCE: &str = r#"{
     "departments": [{"name": "Finance"}, {"name": "R&D <Labs>"}],
     "content-groups": [{"name": "EMEA"}, {"name": "APAC"}],
-    "custom-fields": [{"name": "cost-center", "prompt": "Cost Center"}]
+    "custom-fields": [{"name": "cost-center", "prompt": "Cost Center"}],
+    "approval-limits": [{"name": "Director", "amount": "25000", "currency": {"code": "EUR"}}]
 }"#;
 
-/// A sandbox with the loader's drop folder, Coupa's roles, two departments, two content groups and
-/// a custom field.
+/// A sandbox with the loader's drop folder, Coupa's roles, two departments, two content groups, a
+/// custom field and an approval limit.
 async fn coupa() -> Api {
     coupa_in(None).await
 }
@@ -629,7 +630,7 @@ async fn bad_rows_fail_alone_and_the_admin_is_told() {
                 "",
                 "",
                 "",
-                "+1 415-555-0100",
+                "(415) 555-0100",
             ],
             &[
                 "good2",
@@ -723,10 +724,10 @@ async fn bad_rows_fail_alone_and_the_admin_is_told() {
             ),
             (
                 9,
-                s("Phone Work"),
-                s("+1 415-555-0100"),
+                s("phone-work"),
+                s("(415) 555-0100"),
                 vec![s(
-                    "Phone Work: the sandbox keeps no value for this column; leave it blank"
+                    r#"Phone Work must be written xxx-yyy-zzzz or +aa xxx-yyy-zzzz (an extension after " x"), not "(415) 555-0100""#
                 )]
             ),
         ]
@@ -1305,4 +1306,129 @@ async fn a_file_uploaded_with_openssh_sftp_is_loaded() {
     assert_eq!(loads[0].records_created, 1);
     assert_eq!(user(&api, "sftp.user").await.unwrap()["lastname"], "Çelik");
     running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn phone_and_approval_limit_cells_are_applied_and_malformed_ones_fail_their_row() {
+    let api = coupa().await;
+    let header: &[&str] = &[
+        "Login",
+        "Email",
+        "First Name",
+        "Last Name",
+        "Phone Work",
+        "Phone Mobile",
+        "Requisition Approval Limit",
+        "Expense Approval Limit",
+    ];
+    let row = |login: &'static str, cells: [&'static str; 4]| -> Vec<String> {
+        let mut row = vec![
+            login.to_string(),
+            format!("{login}@example.com"),
+            "A".to_string(),
+            "B".to_string(),
+        ];
+        row.extend(cells.iter().map(|c| c.to_string()));
+        row
+    };
+    let rows = [
+        row(
+            "jdoe",
+            [
+                "+41 44-668-1800 x12",
+                "415-555-0100",
+                "1000 USD",
+                "director",
+            ],
+        ),
+        row("shortphone", ["", "555-0100", "", ""]),
+        row("badcurrency", ["", "", "1000 XYZ", ""]),
+        row("comma", ["", "", "", "1,000.00 USD"]),
+        row("nolimit", ["", "", "Chief", ""]),
+    ];
+    let mut all: Vec<Vec<&str>> = vec![header.to_vec()];
+    all.extend(rows.iter().map(|r| r.iter().map(String::as_str).collect()));
+    let refs: Vec<&[&str]> = all.iter().map(Vec::as_slice).collect();
+    drop_file(&api, "users_limits.csv", csv(&refs));
+    let load = source(&api, load_one(&api).await).await;
+    assert_eq!(
+        load["result-text"],
+        "5 rows processed, creating 1 new rows and updating 0 rows."
+    );
+    let jdoe = user(&api, "jdoe").await.unwrap();
+    assert_eq!(
+        jdoe["phone-work"],
+        json!({"country-code": "41", "area-code": "44", "number": "668-1800", "extension": "12"})
+    );
+    assert_eq!(
+        jdoe["phone-mobile"],
+        json!({"area-code": "415", "number": "555-0100"})
+    );
+    let limit = &jdoe["requisition-approval-limit"];
+    assert_eq!(
+        (&limit["amount"], &limit["currency"]["code"]),
+        (&json!("1000.00"), &json!("USD"))
+    );
+    assert_eq!(jdoe["expense-approval-limit"]["name"], "Director");
+    for login in ["shortphone", "badcurrency", "comma", "nolimit"] {
+        assert!(
+            user(&api, login).await.is_none(),
+            "{login} must not be created"
+        );
+    }
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        errors(&load),
+        [
+            (
+                3,
+                s("phone-mobile"),
+                s("555-0100"),
+                vec![s(
+                    r#"Phone Mobile must be written xxx-yyy-zzzz or +aa xxx-yyy-zzzz (an extension after " x"), not "555-0100""#
+                )]
+            ),
+            (
+                4,
+                s("requisition-approval-limit"),
+                s("1000 XYZ"),
+                vec![s(
+                    r#"Requisition approval limit currency unable to find valid Currency record with keys {"code"=>"XYZ"}"#
+                )]
+            ),
+            (
+                5,
+                s("expense-approval-limit"),
+                s("1,000.00 USD"),
+                vec![s(
+                    r#"Expense Approval Limit must be an amount and a currency code (1000.00 USD) or the name of an approval limit, not "1,000.00 USD""#
+                )]
+            ),
+            (
+                6,
+                s("requisition-approval-limit"),
+                s("Chief"),
+                vec![s(
+                    r#"Requisition approval limit unable to find valid ApprovalLimit record with keys {"name"=>"Chief"}"#
+                )]
+            ),
+        ]
+    );
+
+    // --NULL-- clears a phone number and a limit; a blank cell leaves the other ones.
+    drop_file(
+        &api,
+        "users_limits_2.csv",
+        csv(&[
+            &["Login", "Phone Work", "Requisition Approval Limit"],
+            &["jdoe", "--NULL--", "--NULL--"],
+        ]),
+    );
+    let load = source(&api, load_one(&api).await).await;
+    assert_eq!(load["upload-errors-count"], 0, "{load}");
+    let jdoe = user(&api, "jdoe").await.unwrap();
+    assert_eq!(jdoe["phone-work"], Value::Null);
+    assert_eq!(jdoe["requisition-approval-limit"], Value::Null);
+    assert_eq!(jdoe["phone-mobile"]["area-code"], "415");
+    assert_eq!(jdoe["expense-approval-limit"]["name"], "Director");
 }

@@ -23,13 +23,18 @@ pub enum Kind {
     /// Comma-separated names (`Buyer,User`).
     List,
     Integer,
+    /// A phone number, `xxx-yyy-zzzz` or `+aa xxx-yyy-zzzz`, for a nested `PhoneNumber`.
+    Phone,
+    /// An approval limit, `1000.00 USD` or the name of an existing limit, for a nested `ApprovalLimit`.
+    ApprovalLimit,
 }
 
 /// One documented column: its header and the API element it sets (dashed path, `department.name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     pub header: &'static str,
-    /// The API element path; `None` for a column with no single API element (e.g. `Approval Limit`).
+    /// The API element path; `None` for a column with no API element of the user (e.g. `Receipt
+    /// Approval Limit`).
     pub field: Option<&'static str>,
     pub kind: Kind,
     /// Matching keys (§5.4): `Id`, `Employee Number`, `Login`.
@@ -98,26 +103,69 @@ pub const USER_COLUMNS: &[Column] = &[
     col("Last Name", "lastname", Kind::Text),
     key("Employee Number", "employee-number", Kind::Text),
     col("Department", "department.name", Kind::Text),
-    other("Phone Work"),
-    other("Phone Mobile"),
-    other("Approval Limit"),
-    other("Requisition Approval Limit"),
-    other("Expense Approval Limit"),
-    other("Invoice Approval Limit"),
-    other("Contract Approval Limit"),
+    col("Phone Work", "phone-work", Kind::Phone),
+    col("Phone Mobile", "phone-mobile", Kind::Phone),
+    // The write-only shortcut: sets the requisition, expense and invoice limits.
+    col("Approval Limit", "approval-limit", Kind::ApprovalLimit),
+    col(
+        "Requisition Approval Limit",
+        "requisition-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Expense Approval Limit",
+        "expense-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Invoice Approval Limit",
+        "invoice-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Contract Approval Limit",
+        "contract-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    // No API element of the user carries these.
     other("Service/Time Sheets Approval Limit"),
     other("Receipt Approval Limit"),
     other("Sourcing Launch Approval Limit"),
     other("Sourcing Award Approval Limit"),
-    other("Self Approval Limit"),
-    other("Requisition Self Approval Limit"),
-    other("Expense Self Approval Limit"),
-    other("Invoice Self Approval Limit"),
-    other("Contract Self Approval Limit"),
+    // The write-only shortcut: sets the requisition and expense self-approval limits.
+    col(
+        "Self Approval Limit",
+        "self-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Requisition Self Approval Limit",
+        "requisition-self-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Expense Self Approval Limit",
+        "expense-self-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Invoice Self Approval Limit",
+        "invoice-self-approval-limit",
+        Kind::ApprovalLimit,
+    ),
+    col(
+        "Contract Self Approval Limit",
+        "contract-self-approval-limit",
+        Kind::ApprovalLimit,
+    ),
     other("Receipt Self Approval Limit"),
     other("Sourcing Launch Self Approval Limit"),
     other("Sourcing Award Self Approval Limit"),
-    other("Escalation Threshold Limit"),
+    col(
+        "Escalation Threshold Limit",
+        "escalation-threshold",
+        Kind::ApprovalLimit,
+    ),
     col("Approver Login", "manager.login", Kind::Text),
     other("Default Chart of Accounts Name"),
     col("Default Account Code", "default-account.code", Kind::Text),

@@ -4,9 +4,16 @@
 //! Choices where Coupa is silent: a blank cell leaves the value unchanged; `--NULL--` clears text,
 //! list and custom-field cells, and is refused on yes/no, status, number and single-reference cells
 //! (Department, Approver Login, Default Currency), which the API path cannot clear either. A name
-//! that finds no record fails the row (the API would keep the old value without a word). A known
-//! Coupa column the sandbox keeps no value for (Phone Work, approval limits…) fails the row when
-//! filled, rather than dropping the value.
+//! that finds no record fails the row (the API would keep the old value without a word).
+//!
+//! Phone Work and Phone Mobile are read in the documented form `xxx-yyy-zzzz` or
+//! `+aa xxx-yyy-zzzz` (country code, area code, then the number's two groups), with an extension
+//! after ` x` or ` ext` (`415-555-0100 x12`), which Coupa does not document; anything else fails the
+//! row. An approval-limit cell is an amount and a currency code (`1000.00 USD`) or the name of an
+//! existing approval limit; an unknown currency or limit fails the row, as the API refuses it.
+//! `--NULL--` clears a phone number or an approval limit. A known Coupa column the sandbox keeps no
+//! value for (Receipt and Sourcing approval limits, Pcard…) fails the row when filled, rather than
+//! dropping the value.
 
 use super::file::{Column, Row, Table};
 use crate::store::{State, StoredUser, UniqueKey};
@@ -312,6 +319,22 @@ fn cell_value(c: &flatfile::Column, field: &str, raw: &str, clear: bool) -> Resu
         ))
     };
     match c.kind {
+        Kind::Phone if clear => Ok(json!({ "number": "" })),
+        Kind::Phone => phone_cell(raw).ok_or_else(|| {
+            format!(
+                "{} must be written xxx-yyy-zzzz or +aa xxx-yyy-zzzz (an extension after \" x\"), \
+                 not {raw:?}",
+                c.header
+            )
+        }),
+        Kind::ApprovalLimit if clear => Ok(json!({ "name": "", "amount": "" })),
+        Kind::ApprovalLimit => limit_cell(raw).ok_or_else(|| {
+            format!(
+                "{} must be an amount and a currency code (1000.00 USD) or the name of an \
+                 approval limit, not {raw:?}",
+                c.header
+            )
+        }),
         Kind::Text if clear => Ok(Value::String(String::new())),
         // Coupa's template spells the methods `Coupa_Credentials`, `LDAP`, `SAML`; the API's are lowercase.
         Kind::Text if field == "authentication-method" => {
@@ -348,6 +371,74 @@ fn cell_value(c: &flatfile::Column, field: &str, raw: &str, clear: bool) -> Resu
             ))
         }
     }
+}
+
+fn all_digits(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The number and its extension (` x12`, ` ext 12`).
+fn split_extension(text: &str) -> (&str, Option<&str>) {
+    if let Some((rest, last)) = text.rsplit_once(' ') {
+        if let Some(ext) = last.strip_prefix(['x', 'X']).filter(|e| all_digits(e)) {
+            return (rest.trim_end(), Some(ext));
+        }
+        let marker = rest
+            .len()
+            .checked_sub(4)
+            .and_then(|at| rest.get(at..))
+            .is_some_and(|m| m.eq_ignore_ascii_case(" ext"));
+        if all_digits(last) && marker {
+            return (rest[..rest.len() - 4].trim_end(), Some(last));
+        }
+    }
+    (text, None)
+}
+
+/// A phone cell as the API's nested `PhoneNumber`: `[+aa ]xxx-yyy-zzzz[ x123]`.
+fn phone_cell(raw: &str) -> Option<Value> {
+    let (main, extension) = split_extension(raw.trim());
+    let (country, local) = match main.strip_prefix('+') {
+        Some(rest) => {
+            let (code, local) = rest.split_once(' ')?;
+            (
+                Some(code).filter(|c| all_digits(c) && c.len() <= 3)?.into(),
+                local.trim(),
+            )
+        }
+        None => (None, main),
+    };
+    let groups: Vec<&str> = local.split('-').collect();
+    let [area, exchange, line] = groups[..] else {
+        return None;
+    };
+    if ![area, exchange, line].into_iter().all(all_digits) {
+        return None;
+    }
+    let mut phone = Map::new();
+    if let Some(code) = country {
+        phone.insert("country-code".into(), json!(code));
+    }
+    phone.insert("area-code".into(), json!(area));
+    phone.insert("number".into(), json!(format!("{exchange}-{line}")));
+    if let Some(ext) = extension {
+        phone.insert("extension".into(), json!(ext));
+    }
+    Some(Value::Object(phone))
+}
+
+/// An approval-limit cell as the API's nested `ApprovalLimit`: an amount and a currency code, or
+/// a limit's name. A cell that starts like a number must be an amount.
+fn limit_cell(raw: &str) -> Option<Value> {
+    let text = raw.trim();
+    if !text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '.' | '-' | '+')) {
+        return Some(json!({ "name": text }));
+    }
+    let (amount, code) = text.split_once(char::is_whitespace)?;
+    let code = code.trim();
+    let amount = crate::nested::amount(amount)?;
+    (code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| json!({ "amount": amount, "currency": { "code": code.to_ascii_uppercase() } }))
 }
 
 /// Coupa's validation messages of a refused write, grouped by the element each names (`Email has
