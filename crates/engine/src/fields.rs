@@ -4,6 +4,9 @@
 //!
 //! Plan and verification both speak in these terms: "field X: old → new", "kept value Y".
 
+pub mod limit;
+pub mod phone;
+
 use coupa_wire::{ContentGroup, Country, Currency, Department, NamedRef, Role, User, UserRef};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -48,6 +51,18 @@ pub enum Standard {
     TravelUser,
     TreasuryUser,
     ClmAdvancedUser,
+    /// A nested `PhoneNumber`, kept as `+aa xxx-yyy-zzzz x123`.
+    PhoneWork,
+    PhoneMobile,
+    /// A nested `ApprovalLimit`, kept as `1000.00 USD` or a limit's name.
+    RequisitionApprovalLimit,
+    ExpenseApprovalLimit,
+    InvoiceApprovalLimit,
+    ContractApprovalLimit,
+    RequisitionSelfApprovalLimit,
+    ExpenseSelfApprovalLimit,
+    InvoiceSelfApprovalLimit,
+    ContractSelfApprovalLimit,
 }
 
 /// What kind of value a field holds, and the checks an HR value must pass.
@@ -64,13 +79,17 @@ pub enum Kind {
     Bool,
     /// A set of names (roles, content groups).
     Set,
+    /// A phone number (see `phone`), compared part by part on digits.
+    Phone,
+    /// An approval limit (see `limit`): an amount and currency, or a limit's name.
+    ApprovalLimit,
 }
 
 /// Coupa's `authentication-method` values (reference §1.2).
 pub const AUTHENTICATION_METHODS: &[&str] = &["coupa_credentials", "ldap", "saml"];
 
 impl Standard {
-    pub const ALL: [Standard; 29] = [
+    pub const ALL: [Standard; 39] = [
         Standard::Login,
         Standard::Email,
         Standard::Firstname,
@@ -100,6 +119,16 @@ impl Standard {
         Standard::TravelUser,
         Standard::TreasuryUser,
         Standard::ClmAdvancedUser,
+        Standard::PhoneWork,
+        Standard::PhoneMobile,
+        Standard::RequisitionApprovalLimit,
+        Standard::ExpenseApprovalLimit,
+        Standard::InvoiceApprovalLimit,
+        Standard::ContractApprovalLimit,
+        Standard::RequisitionSelfApprovalLimit,
+        Standard::ExpenseSelfApprovalLimit,
+        Standard::InvoiceSelfApprovalLimit,
+        Standard::ContractSelfApprovalLimit,
     ];
 
     /// Coupa's element name.
@@ -134,6 +163,16 @@ impl Standard {
             Standard::TravelUser => "travel-user",
             Standard::TreasuryUser => "treasury-user",
             Standard::ClmAdvancedUser => "clm-advanced-user",
+            Standard::PhoneWork => "phone-work",
+            Standard::PhoneMobile => "phone-mobile",
+            Standard::RequisitionApprovalLimit => "requisition-approval-limit",
+            Standard::ExpenseApprovalLimit => "expense-approval-limit",
+            Standard::InvoiceApprovalLimit => "invoice-approval-limit",
+            Standard::ContractApprovalLimit => "contract-approval-limit",
+            Standard::RequisitionSelfApprovalLimit => "requisition-self-approval-limit",
+            Standard::ExpenseSelfApprovalLimit => "expense-self-approval-limit",
+            Standard::InvoiceSelfApprovalLimit => "invoice-self-approval-limit",
+            Standard::ContractSelfApprovalLimit => "contract-self-approval-limit",
         }
     }
 
@@ -157,6 +196,8 @@ impl Standard {
             | Standard::TravelUser
             | Standard::TreasuryUser
             | Standard::ClmAdvancedUser => Kind::Bool,
+            Standard::PhoneWork | Standard::PhoneMobile => Kind::Phone,
+            s if limit_slot(s).is_some() => Kind::ApprovalLimit,
             _ => Kind::Text { max: 255 },
         }
     }
@@ -254,6 +295,12 @@ impl Field {
                 Standard::AuthenticationMethod => text(&user.authentication_method),
                 Standard::SeniorityLevel => text(&user.seniority_level),
                 Standard::BusinessFunction => text(&user.business_function),
+                Standard::PhoneWork => phone_read(&user.phone_work),
+                Standard::PhoneMobile => phone_read(&user.phone_mobile),
+                s if limit_slot(*s).is_some() => limit_slot(*s)
+                    .and_then(|slot| slot(user).as_deref())
+                    .and_then(limit::held)
+                    .map(Value::Text),
                 flag => bool_slot(*flag, user).map(Value::Bool),
             },
             Field::Custom(name) => read_custom(user, name),
@@ -330,6 +377,12 @@ impl Field {
                     .map(|c| Some(text_value(c)))
                     .ok_or_else(|| format!("{text:?} is not one of {}", choices.join(", ")))
             }
+            Kind::Phone if text.trim().is_empty() => Ok(Some(text_value(""))),
+            Kind::Phone => phone::Phone::parse(text).map(|p| Some(Value::Text(p.to_text()))),
+            Kind::ApprovalLimit if text.trim().is_empty() => Ok(Some(text_value(""))),
+            Kind::ApprovalLimit => {
+                limit::Limit::parse(text).map(|l| Some(Value::Text(l.to_text())))
+            }
             Kind::Set => Err("a set is read from its own section, not from a column".into()),
         }
     }
@@ -345,6 +398,10 @@ impl Field {
         match (desired, current) {
             (Some(Value::Text(a)), Some(Value::Text(b))) => match self.kind() {
                 Kind::Email | Kind::Choice(_) => a.eq_ignore_ascii_case(b),
+                Kind::Phone if !a.is_empty() && !b.is_empty() => {
+                    phone::Phone::from_text(a).same(&phone::Phone::from_text(b))
+                }
+                Kind::ApprovalLimit if !a.is_empty() && !b.is_empty() => limit::same(a, b),
                 _ => a == b,
             },
             (Some(a), Some(b)) => a == b,
@@ -564,6 +621,44 @@ fn read_custom(user: &User, name: &str) -> Option<Value> {
     }
 }
 
+fn phone_read(slot: &Option<Box<coupa_wire::PhoneNumber>>) -> Option<Value> {
+    slot.as_deref()
+        .and_then(phone::Phone::from_wire)
+        .map(|p| Value::Text(p.to_text()))
+}
+
+type LimitSlot = Option<Box<coupa_wire::ApprovalLimit>>;
+
+/// Where a user keeps an approval-limit field, for reading.
+fn limit_slot(s: Standard) -> Option<fn(&User) -> &LimitSlot> {
+    Some(match s {
+        Standard::RequisitionApprovalLimit => |u| &u.requisition_approval_limit,
+        Standard::ExpenseApprovalLimit => |u| &u.expense_approval_limit,
+        Standard::InvoiceApprovalLimit => |u| &u.invoice_approval_limit,
+        Standard::ContractApprovalLimit => |u| &u.contract_approval_limit,
+        Standard::RequisitionSelfApprovalLimit => |u| &u.requisition_self_approval_limit,
+        Standard::ExpenseSelfApprovalLimit => |u| &u.expense_self_approval_limit,
+        Standard::InvoiceSelfApprovalLimit => |u| &u.invoice_self_approval_limit,
+        Standard::ContractSelfApprovalLimit => |u| &u.contract_self_approval_limit,
+        _ => return None,
+    })
+}
+
+/// Where a user keeps an approval-limit field, for writing.
+fn limit_slot_mut(s: Standard, user: &mut User) -> Option<&mut LimitSlot> {
+    Some(match s {
+        Standard::RequisitionApprovalLimit => &mut user.requisition_approval_limit,
+        Standard::ExpenseApprovalLimit => &mut user.expense_approval_limit,
+        Standard::InvoiceApprovalLimit => &mut user.invoice_approval_limit,
+        Standard::ContractApprovalLimit => &mut user.contract_approval_limit,
+        Standard::RequisitionSelfApprovalLimit => &mut user.requisition_self_approval_limit,
+        Standard::ExpenseSelfApprovalLimit => &mut user.expense_self_approval_limit,
+        Standard::InvoiceSelfApprovalLimit => &mut user.invoice_self_approval_limit,
+        Standard::ContractSelfApprovalLimit => &mut user.contract_self_approval_limit,
+        _ => return None,
+    })
+}
+
 fn bool_slot(s: Standard, user: &User) -> Option<bool> {
     match s {
         Standard::Active => user.active,
@@ -645,6 +740,37 @@ fn write_text(s: Standard, user: &mut User, t: String) {
         Standard::AuthenticationMethod => user.authentication_method = Some(t),
         Standard::SeniorityLevel => user.seniority_level = Some(t),
         Standard::BusinessFunction => user.business_function = Some(t),
+        // An empty value clears: every part sent blank.
+        Standard::PhoneWork | Standard::PhoneMobile => {
+            let phone = if t.is_empty() {
+                phone::Phone::default()
+            } else {
+                phone::Phone::from_text(&t)
+            };
+            let slot = if s == Standard::PhoneWork {
+                &mut user.phone_work
+            } else {
+                &mut user.phone_mobile
+            };
+            *slot = Some(Box::new(phone.to_wire()));
+        }
+        s if limit_slot(s).is_some() => {
+            let wire = if t.is_empty() {
+                coupa_wire::ApprovalLimit {
+                    name: Some(String::new()),
+                    amount: Some(String::new()),
+                    ..coupa_wire::ApprovalLimit::default()
+                }
+            } else {
+                // The value was checked by `parse`; a value that no longer reads is sent as a name.
+                limit::Limit::parse(&t)
+                    .unwrap_or(limit::Limit::Named(t))
+                    .to_wire()
+            };
+            if let Some(slot) = limit_slot_mut(s, user) {
+                *slot = Some(Box::new(wire));
+            }
+        }
         // Flags carry `Value::Bool` and are written through `bool_slot_mut`.
         _ => {}
     }
@@ -666,6 +792,8 @@ mod tests {
             let value = match s.kind() {
                 Kind::Bool => Value::Bool(true),
                 Kind::Choice(c) => Value::Text(c[1].to_string()),
+                Kind::Phone => Value::Text("+41 44-668-1800 x12".into()),
+                Kind::ApprovalLimit => Value::Text("1000.00 USD".into()),
                 _ => Value::Text("XY".into()),
             };
             let mut user = User::default();
@@ -792,6 +920,76 @@ mod tests {
         assert!(!Field::Roles.same(Some(&set(&["Buyer"])), None));
         let flag = Field::Standard(Standard::ExpenseUser);
         assert!(!flag.same(Some(&Value::Bool(false)), None));
+    }
+
+    #[test]
+    fn phones_and_approval_limits_are_checked_kept_in_csv_spelling_and_written_nested() {
+        let work = Field::Standard(Standard::PhoneWork);
+        assert_eq!(
+            work.parse("+1 (415) 555.0100 ext 7").unwrap(),
+            Some(Value::Text("+1 415-555-0100 x7".into()))
+        );
+        assert_eq!(work.parse("").unwrap(), Some(Value::Text(String::new())));
+        let err = work.parse("555 0100").unwrap_err();
+        assert!(
+            err.contains("\"555 0100\"") && err.contains("xxx-yyy-zzzz"),
+            "{err}"
+        );
+
+        let requisition = Field::Standard(Standard::RequisitionApprovalLimit);
+        assert_eq!(
+            requisition.parse("1000 usd").unwrap(),
+            Some(Value::Text("1000.00 USD".into()))
+        );
+        assert!(requisition.parse("1000").is_err());
+
+        let mut user = User::default();
+        work.write(&mut user, &Value::Text("415-555-0100".into()));
+        requisition.write(&mut user, &Value::Text("1000.00 USD".into()));
+        Field::Standard(Standard::ExpenseApprovalLimit)
+            .write(&mut user, &Value::Text("Director".into()));
+        assert_eq!(
+            serde_json::to_value(&user).unwrap(),
+            serde_json::json!({
+                "phone-work": {"country-code": "", "area-code": "415", "number": "555-0100",
+                    "extension": ""},
+                "requisition-approval-limit": {"amount": "1000.00", "currency": {"code": "USD"}},
+                "expense-approval-limit": {"name": "Director"}
+            })
+        );
+    }
+
+    #[test]
+    fn phones_compare_part_by_part_and_limits_as_decimals() {
+        let t = |s: &str| Value::Text(s.into());
+        let work = Field::Standard(Standard::PhoneWork);
+        let user = User {
+            phone_work: Some(Box::new(coupa_wire::PhoneNumber {
+                area_code: Some("415".into()),
+                number: Some("5550100".into()),
+                ..Default::default()
+            })),
+            invoice_approval_limit: Some(Box::new(coupa_wire::ApprovalLimit {
+                amount: Some("1000.0000".into()),
+                currency: Some(Currency {
+                    code: Some("USD".into()),
+                    ..Currency::default()
+                }),
+                ..Default::default()
+            })),
+            ..User::default()
+        };
+        let held = work.read(&user);
+        assert!(work.same(Some(&t("415-555-0100")), held.as_ref()));
+        assert!(!work.same(Some(&t("415-555-0101")), held.as_ref()));
+        assert!(!work.same(Some(&t("415-555-0100 x2")), held.as_ref()));
+        assert!(work.same(Some(&t("")), None));
+        let invoice = Field::Standard(Standard::InvoiceApprovalLimit);
+        let held = invoice.read(&user);
+        assert_eq!(held, Some(t("1000.0000 USD")));
+        assert!(invoice.same(Some(&t("1000.00 USD")), held.as_ref()));
+        assert!(!invoice.same(Some(&t("1000.00 EUR")), held.as_ref()));
+        assert!(!invoice.same(Some(&t("1000.00 USD")), None));
     }
 
     #[test]

@@ -478,3 +478,33 @@ proptest! {
         prop_assert_eq!(cell(&rows[0], "Middle Name"), expected_middle);
     }
 }
+
+#[test]
+fn phone_numbers_and_approval_limits_are_written_in_coupas_spelling_and_columns() {
+    let config = BASE.replace(
+        "[fields]\n",
+        "[fields]\nphone-work = { constant = \"+41 (44) 668 1800 ext 12\" }\n\
+         phone-mobile = { constant = \"415.555.0100\" }\n\
+         requisition-approval-limit = { constant = \"1000 usd\" }\n\
+         expense-approval-limit = { constant = \"Director\" }\n",
+    );
+    let (batch, plan) = files_for(&config, "1,E1,jdoe,jane@x.com,Jane,Doe,active,", &[]);
+    let (header, rows) = read(&batch.files[0].content);
+    let at = |h: &str| header.iter().position(|x| x == h).unwrap();
+    assert!(at("Employee Number") < at("Phone Work"));
+    assert!(at("Phone Work") < at("Phone Mobile"));
+    assert!(at("Phone Mobile") < at("Requisition Approval Limit"));
+    assert!(at("Requisition Approval Limit") < at("Expense Approval Limit"));
+    // `+41…` is not taken for a formula: Coupa reads the number as written.
+    assert_eq!(cell(&rows[0], "Phone Work"), "+41 44-668-1800 x12");
+    assert_eq!(cell(&rows[0], "Phone Mobile"), "415-555-0100");
+    assert_eq!(cell(&rows[0], "Requisition Approval Limit"), "1000.00 USD");
+    assert_eq!(cell(&rows[0], "Expense Approval Limit"), "Director");
+    let row = &stored(&plan, &batch.files[0])[0];
+    let phone = row
+        .changes
+        .iter()
+        .find(|c| c.field == Field::Standard(Standard::PhoneWork))
+        .unwrap();
+    assert_eq!(phone.new, Value::Text("+41 44-668-1800 x12".into()));
+}

@@ -226,3 +226,40 @@ fn configuration_sections_feed_the_mapping() {
     let e = Config::parse(&text, std::path::Path::new("x.toml"), &common::env).unwrap_err();
     assert!(e.to_string().contains("fields.lastname"), "{e}");
 }
+
+#[test]
+fn phone_numbers_and_approval_limits_are_read_in_coupas_forms_or_refused_naming_column_and_person()
+{
+    let spec = &[
+        "phone-work = { column = \"badge\" }",
+        "requisition-approval-limit = { column = \"dept\" }",
+    ];
+    let phone = Field::Standard(Standard::PhoneWork);
+    let limit = Field::Standard(Standard::RequisitionApprovalLimit);
+    let row = |phone: &str, limit: &str| ROW.replace(",FIN,B-7,", &format!(",{limit},{phone},"));
+
+    let d = map_one(spec, "", &row("+41 (44) 668 1800 ext 12", "1000 usd")).unwrap();
+    assert_eq!(text(&d, &phone), "+41 44-668-1800 x12");
+    assert_eq!(text(&d, &limit), "1000.00 USD");
+    let d = map_one(spec, "", &row("415.555.0100", "Director EMEA")).unwrap();
+    assert_eq!(text(&d, &phone), "415-555-0100");
+    assert_eq!(text(&d, &limit), "Director EMEA");
+
+    let e = map_one(spec, "", &row("555-0100", "Director")).unwrap_err();
+    assert!(e.contains("row 2") && e.contains("P1"), "{e}");
+    assert!(
+        e.contains(
+            "column badge: phone-work: \"555-0100\" is not a phone number Coupa can take; \
+             expected xxx-yyy-zzzz or +aa xxx-yyy-zzzz"
+        ),
+        "{e}"
+    );
+    let e = map_one(spec, "", &row("415-555-0100", "1000")).unwrap_err();
+    assert!(
+        e.contains(
+            "column dept: requisition-approval-limit: \"1000\" has no currency code; \
+             expected an amount and a currency code (1000.00 USD)"
+        ),
+        "{e}"
+    );
+}

@@ -788,3 +788,90 @@ fn a_person_in_error_is_not_recorded() {
     );
     assert!(plan.people[0].applied_after(None).is_none());
 }
+
+#[test]
+fn phone_numbers_compare_part_by_part_and_approval_limits_as_decimal_amounts() {
+    let mut coupa = coupa_user(7, "E1", "jdoe", "jdoe@example.com", "Jane", "Doe");
+    coupa.phone_work = Some(Box::new(coupa_wire::PhoneNumber {
+        country_code: Some("1".into()),
+        area_code: Some("415".into()),
+        number: Some("5550100".into()),
+        ..Default::default()
+    }));
+    coupa.requisition_approval_limit = Some(Box::new(coupa_wire::ApprovalLimit {
+        amount: Some("1000.0000".into()),
+        currency: Some(coupa_wire::Currency {
+            code: Some("USD".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    let row = |value: &str| format!("P1,E1,jdoe,jdoe@example.com,Jane,Doe,active,,{value}");
+    let nothing = |config: &str, value: &str| {
+        let p = plan(config, &row(value), &[coupa.clone()]);
+        matches!(action(&p), Action::Nothing { .. })
+    };
+
+    let phones = BASE.replace("[fields]\n", "[fields]\nphone-work = \"cc\"\n");
+    assert!(
+        nothing(&phones, "+1 (415) 555-0100"),
+        "the same digits in each part"
+    );
+    assert!(
+        nothing(&phones, ""),
+        "an empty HR value keeps Coupa's by default"
+    );
+    let p = plan(&phones, &row("+1 415-555-0199 x7"), &[coupa.clone()]);
+    assert_eq!(
+        action(&p),
+        &Action::Update {
+            id: 7,
+            changes: vec![FieldChange {
+                field: Field::Standard(Standard::PhoneWork),
+                old: Some(text("+1 415-5550100")),
+                new: text("+1 415-555-0199 x7")
+            }]
+        }
+    );
+    let sent = p.calls()[0].body.phone_work.clone().unwrap();
+    assert_eq!(
+        [
+            sent.country_code,
+            sent.area_code,
+            sent.number,
+            sent.extension
+        ],
+        [Some("1"), Some("415"), Some("555-0199"), Some("7")].map(|s| s.map(String::from))
+    );
+    assert!(
+        !nothing(&phones, "+1 415-555-0100 x7"),
+        "an extension is a part"
+    );
+
+    let limits = BASE.replace(
+        "[fields]\n",
+        "[fields]\nrequisition-approval-limit = \"cc\"\n",
+    );
+    assert!(nothing(&limits, "1000 USD"));
+    assert!(nothing(&limits, "1000.00 usd"));
+    assert!(!nothing(&limits, "1000.00 EUR"));
+    assert!(
+        !nothing(&limits, "Director"),
+        "a name is compared with the limit's name"
+    );
+    let p = plan(&limits, &row("1500 USD"), &[coupa.clone()]);
+    let Action::Update { changes, .. } = action(&p) else {
+        panic!("expected an update: {p}")
+    };
+    assert_eq!(
+        (changes[0].old.clone(), changes[0].new.clone()),
+        (Some(text("1000.0000 USD")), text("1500.00 USD"))
+    );
+    let sent = p.calls()[0]
+        .body
+        .requisition_approval_limit
+        .clone()
+        .unwrap();
+    assert_eq!(sent.amount.as_deref(), Some("1500.00"));
+    assert_eq!(sent.currency.and_then(|c| c.code).as_deref(), Some("USD"));
+}

@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::detect::{AppliedPerson, AppliedState};
-use crate::fields::{Field, Standard, Value};
+use crate::fields::{Field, Kind, Standard, Value};
 use crate::plan::{Action, FieldChange, Plan};
 use crate::verify::{action_name, requested};
 use coupa_wire::User;
@@ -430,12 +430,15 @@ fn repeated_keys<'a>(
 }
 
 /// A value's cell in Coupa's words: `Yes`/`No`, `active`/`inactive`, names joined by commas,
+/// phone numbers as `+aa xxx-yyy-zzzz x123`, approval limits as `1000.00 USD` or a name,
 /// `--NULL--` to clear, and formula prefixes neutralised.
 fn cell<'a>(field: &Field, value: &'a Value) -> Result<Cow<'a, str>, String> {
     Ok(match value {
         Value::Bool(b) if *field == Field::ACTIVE => Cow::Borrowed(flatfile::status_cell(*b)),
         Value::Bool(b) => Cow::Borrowed(flatfile::bool_cell(*b)),
         Value::Text(t) if t.is_empty() => Cow::Borrowed(NULL),
+        // `+41 44-668-1800 x12` is built from digits only: no formula, and Coupa must read it as is.
+        Value::Text(t) if field.kind() == Kind::Phone => Cow::Borrowed(t),
         Value::Text(t) => flatfile::neutralise_formula(t),
         Value::Set(names) if names.is_empty() => Cow::Borrowed(NULL),
         Value::Set(names) => {
