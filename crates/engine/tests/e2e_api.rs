@@ -1,8 +1,10 @@
 //! The API path end to end against the in-process sandbox: Coupa's playbook scenarios 1.1 to 1.8,
 //! the silent no-op caught by verification, a rerun after a partial failure, dry runs that send no
 //! write, HR rows in error, the safety stop, the call budget of steady state, secrets that never
-//! reach the store, and runs reported into Coupa's Integrations APIs. Users are read back from the sandbox over raw HTTP (JSON), not through the
-//! engine's own client (which speaks XML here), so a shared misunderstanding cannot pass both sides.
+//! reach the store, runs reported into Coupa's Integrations APIs, and a work phone and approval
+//! limit that change in HR next to a malformed phone that sends nothing. Users are read back from
+//! the sandbox over raw HTTP (JSON), not through the engine's own client (which speaks XML here), so
+//! a shared misunderstanding cannot pass both sides.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -152,6 +154,12 @@ starttls = false
 
     fn hr(&self, rows: &[String]) {
         let text = format!("{HEADER}\n{}\n", rows.join("\n"));
+        std::fs::write(self.dir.path().join("hr.csv"), text).unwrap();
+    }
+
+    /// The HR file with `columns` after the usual ones.
+    fn hr_with(&self, columns: &str, rows: &[String]) {
+        let text = format!("{HEADER},{columns}\n{}\n", rows.join("\n"));
         std::fs::write(self.dir.path().join("hr.csv"), text).unwrap();
     }
 
@@ -971,4 +979,82 @@ async fn a_run_coupa_cannot_be_reported_in_still_syncs_and_says_why_and_a_plan_r
     assert_eq!(world.users().await["jdoe"]["lastname"], "Doe-Smith");
     let runs = world.get("/api/integration_runs").await;
     assert_eq!(runs, json!([]));
+}
+
+#[tokio::test]
+async fn a_changed_work_phone_and_requisition_limit_land_in_coupa_and_a_malformed_phone_sends_nothing()
+ {
+    let mut jane = user("E1", "jdoe", "Jane", "Doe");
+    jane["phone-work"] = json!({"area-code": "415", "number": "555-0100"});
+    jane["requisition-approval-limit"] = json!({"amount": "1000", "currency": {"code": "USD"}});
+    let mut world = World::new(vec![jane, user("E2", "bob", "Bob", "Two")]).await;
+    world.configure(
+        "\n[fields.phone-work]\ncolumn = \"phone\"\n\
+         [fields.requisition-approval-limit]\ncolumn = \"limit\"\n",
+    );
+    // The same number and amount, spelled otherwise in HR: nothing to send.
+    world.hr_with(
+        "phone,limit",
+        &[
+            format!(
+                "{},(415) 555-0100,1000 usd",
+                row("P1", "E1", "jdoe", "Jane", "Doe")
+            ),
+            format!("{},,", row("P2", "E2", "bob", "Bob", "Two")),
+        ],
+    );
+    let report = world.sync().await;
+    assert_eq!(report.run.status, RunStatus::Succeeded, "{report:#?}");
+    let calls = world.calls(report.run.id).await;
+    assert!(methods_for(&calls, "P1").is_empty(), "{calls:#?}");
+
+    // Jane's number and limit change; Bob's new number cannot be read, nor is his new name sent.
+    world.hr_with(
+        "phone,limit",
+        &[
+            format!(
+                "{},+1 (415) 555-0199 x7,2500 USD",
+                row("P1", "E1", "jdoe", "Jane", "Doe")
+            ),
+            format!("{},555-0111,", row("P2", "E2", "bob", "Robert", "Two")),
+        ],
+    );
+    let report = world.sync().await;
+    assert_eq!(
+        report.run.status,
+        RunStatus::Failed,
+        "a row in error fails the run"
+    );
+    let jane = person(&report, "P1");
+    assert_eq!(jane.outcome, Outcome::Applied, "{jane:#?}");
+    assert_eq!(verdict(jane, "phone-work"), Verdict::Applied);
+    assert_eq!(
+        verdict(jane, "requisition-approval-limit"),
+        Verdict::Applied
+    );
+    let users = world.users().await;
+    assert_eq!(
+        users["jdoe"]["phone-work"],
+        json!({"country-code": "1", "area-code": "415", "number": "555-0199", "extension": "7"})
+    );
+    let limit = &users["jdoe"]["requisition-approval-limit"];
+    assert_eq!(
+        (&limit["amount"], &limit["currency"]["code"]),
+        (&json!("2500.00"), &json!("USD"))
+    );
+
+    assert_eq!(report.hr_errors.len(), 1, "{:#?}", report.hr_errors);
+    let error = report.hr_errors[0].to_string();
+    assert_eq!(report.hr_errors[0].key.as_deref(), Some("P2"));
+    assert!(
+        error.contains(
+            "hr.csv, row 3 (person P2): column phone: phone-work: \"555-0111\" is not a phone number"
+        )
+            && error.contains("expected xxx-yyy-zzzz or +aa xxx-yyy-zzzz"),
+        "{error}"
+    );
+    let calls = world.calls(report.run.id).await;
+    assert!(methods_for(&calls, "P2").is_empty(), "{calls:#?}");
+    assert_eq!(users["bob"]["firstname"], "Bob");
+    assert_eq!(users["bob"]["phone-work"], Value::Null);
 }

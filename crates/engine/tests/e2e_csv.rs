@@ -4,7 +4,8 @@
 //! that refuses the login or shows another host key; a load that never comes, then a rerun that
 //! resumes; a run interrupted while it waits, or stopped between recording a file and uploading
 //! it; a malformed file dropped by someone else; and an upload to OpenSSH's sshd with a key and a
-//! known_hosts file. Users and
+//! known_hosts file; a work phone and approval limit in the file next to a malformed phone that
+//! writes no row. Users and
 //! loads are read back from the sandbox over raw HTTP (JSON), not through the engine's client.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
@@ -209,6 +210,17 @@ starttls = false
     fn hr(&self, rows: &[String]) {
         let text = format!("{HEADER}\n{}\n", rows.join("\n"));
         std::fs::write(self.dir.path().join("hr.csv"), text).unwrap();
+    }
+
+    /// The HR file with `columns` after the usual ones.
+    fn hr_with(&self, columns: &str, rows: &[String]) {
+        let text = format!("{HEADER},{columns}\n{}\n", rows.join("\n"));
+        std::fs::write(self.dir.path().join("hr.csv"), text).unwrap();
+    }
+
+    /// Adds configuration sections (`[sync]`, `[fields.x]`…).
+    fn configure(&mut self, extra: &str) {
+        self.extra.push_str(extra);
     }
 
     async fn store(&self) -> Arc<SqliteStore> {
@@ -822,4 +834,70 @@ fn whoami() -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_changed_work_phone_and_requisition_limit_travel_in_the_file_and_a_malformed_phone_sends_no_row()
+ {
+    let mut jane = user("E1", "jdoe", "Jane", "Doe");
+    jane["phone-work"] = json!({"area-code": "415", "number": "555-0100"});
+    jane["requisition-approval-limit"] = json!({"amount": "1000", "currency": {"code": "USD"}});
+    let mut world = World::quick(vec![jane, user("E2", "bob", "Bob", "Two")]).await;
+    world.configure(
+        "\n[fields.phone-work]\ncolumn = \"phone\"\n\
+         [fields.requisition-approval-limit]\ncolumn = \"limit\"\n",
+    );
+    world.hr_with(
+        "phone,limit",
+        &[
+            format!(
+                "{},+1 (415) 555-0199 x7,2500 USD",
+                row("P1", "E1", "jdoe", "Jane", "Doe")
+            ),
+            format!("{},555-0111,", row("P2", "E2", "bob", "Robert", "Two")),
+        ],
+    );
+    let report = world.sync().await;
+
+    assert_eq!(
+        report.run.status,
+        RunStatus::Failed,
+        "a row in error fails the run"
+    );
+    let jane = person(&report, "P1");
+    assert_eq!(jane.outcome, Outcome::Applied, "{jane:#?}");
+    assert_eq!(verdict(jane, "phone-work"), Verdict::Applied);
+    assert_eq!(
+        verdict(jane, "requisition-approval-limit"),
+        Verdict::Applied
+    );
+    let users = world.users().await;
+    assert_eq!(
+        users["jdoe"]["phone-work"],
+        json!({"country-code": "1", "area-code": "415", "number": "555-0199", "extension": "7"})
+    );
+    let limit = &users["jdoe"]["requisition-approval-limit"];
+    assert_eq!(
+        (&limit["amount"], &limit["currency"]["code"]),
+        (&json!("2500.00"), &json!("USD"))
+    );
+
+    // Bob's row error is the HR file's, and the users file carried Jane's row alone.
+    assert_eq!(report.hr_errors.len(), 1, "{:#?}", report.hr_errors);
+    assert_eq!(report.hr_errors[0].key.as_deref(), Some("P2"));
+    let error = report.hr_errors[0].to_string();
+    assert!(
+        error.contains(
+            "hr.csv, row 3 (person P2): column phone: phone-work: \"555-0111\" is not a phone number"
+        ) && error.contains("expected xxx-yyy-zzzz or +aa xxx-yyy-zzzz"),
+        "{error}"
+    );
+    let loads = world.loads().await;
+    assert_eq!(loads.len(), 1);
+    assert_eq!(
+        loads[0]["result-text"],
+        "1 rows processed, creating 0 new rows and updating 1 rows."
+    );
+    assert_eq!(users["bob"]["firstname"], "Bob");
+    assert_eq!(users["bob"]["phone-work"], Value::Null);
 }
