@@ -1058,3 +1058,72 @@ async fn a_changed_work_phone_and_requisition_limit_land_in_coupa_and_a_malforme
     assert_eq!(users["bob"]["firstname"], "Bob");
     assert_eq!(users["bob"]["phone-work"], Value::Null);
 }
+
+#[tokio::test]
+async fn with_history_all_every_person_changed_gets_a_history_record_and_alerts_stop_at_max_alerts()
+{
+    let mut world = World::new(vec![
+        user("E1", "jdoe", "Jane", "Doe"),
+        user("E2", "asmith", "Ann", "Smith"),
+    ])
+    .await;
+    world.report_to_coupa();
+    world.configure("history = \"all\"\nmax_alerts = 1\n");
+    world.hr(&[
+        row("P1", "E1", "jdoe", "Jane", "Doe-Smith"),
+        row("P2", "E2", "asmith", "Ann", "Smith-Jones"),
+        // Two people Coupa refuses: one-character logins.
+        "P3,E3,k,kai@example.com,Kai,Müller,Finance,CC-1,active,".into(),
+        "P4,E4,l,lee@example.com,Lee,Park,Finance,CC-1,active,".into(),
+    ]);
+    let report = world.sync().await;
+    let reported = report.integration.clone().unwrap();
+    assert_eq!(
+        (reported.errors, reported.alerts, reported.history),
+        (2, 1, 2)
+    );
+
+    let history = world
+        .get(&format!(
+            "/api/integration_history_records?integration-run-id={}",
+            reported.run_id
+        ))
+        .await;
+    let history = history.as_array().unwrap();
+    let users = world.users().await;
+    let mut documented: Vec<(String, i64)> = history
+        .iter()
+        .map(|h| {
+            assert_eq!(h["status"], "Success");
+            assert_eq!(h["document-type"], "User");
+            assert_eq!(h["responses"][0]["response-code"], "OK");
+            assert_eq!(h["responses"][0]["response-message"], "updated");
+            (
+                h["external-id"].as_str().unwrap().to_string(),
+                h["document-id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(
+        documented,
+        [
+            ("P1".to_string(), users["jdoe"]["id"].as_i64().unwrap()),
+            ("P2".to_string(), users["asmith"]["id"].as_i64().unwrap()),
+        ]
+    );
+    let errors = world
+        .get(&format!(
+            "/api/integration_errors?integration-run-id={}",
+            reported.run_id
+        ))
+        .await;
+    assert_eq!(errors.as_array().unwrap().len(), 2);
+    let alerts: Vec<Value> = world
+        .mail()
+        .await
+        .into_iter()
+        .filter(|m| m["subject"].as_str().unwrap_or("").contains("HR_USERS"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "max_alerts = 1: {alerts:#?}");
+}
