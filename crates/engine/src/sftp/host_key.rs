@@ -9,6 +9,7 @@ use russh::keys::known_hosts::known_host_keys_path;
 use russh::keys::{Algorithm, HashAlg, PublicKey, PublicKeyOrCertificate};
 
 use super::error::ErrorKind;
+use super::known_hosts;
 use super::target::{HostKeyCheck, HostKeyFingerprint, SftpTarget};
 
 /// Why a host key was refused; becomes an [`super::SftpError`] at the host key step.
@@ -34,6 +35,8 @@ enum Trust {
     KnownHosts {
         path: PathBuf,
         recorded: Vec<PublicKey>,
+        /// Keys the file marks `@revoked`: refused even if recorded.
+        revoked: Vec<PublicKey>,
         file_exists: bool,
     },
     Pinned(HostKeyFingerprint),
@@ -46,9 +49,17 @@ impl HostKeyPolicy {
         let trust = match &target.host_key {
             HostKeyCheck::Fingerprint(pinned) => Trust::Pinned(pinned.clone()),
             HostKeyCheck::KnownHosts(path) => {
-                let file_exists = match std::fs::File::open(path) {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                let unreadable = |e: String| Refusal {
+                    kind: ErrorKind::Invalid,
+                    message: format!(
+                        "known_hosts file {} has an unreadable entry for {}: {e}",
+                        path.display(),
+                        target.known_hosts_name()
+                    ),
+                };
+                let text = match std::fs::read_to_string(path) {
+                    Ok(text) => Some(text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                     Err(e) => {
                         return Err(Refusal {
                             kind: ErrorKind::Invalid,
@@ -59,22 +70,24 @@ impl HostKeyPolicy {
                         });
                     }
                 };
-                let recorded = known_host_keys_path(&target.host, target.port, path)
-                    .map_err(|e| Refusal {
-                        kind: ErrorKind::Invalid,
-                        message: format!(
-                            "known_hosts file {} has an unreadable entry for {}: {e}",
-                            path.display(),
-                            target.known_hosts_name()
-                        ),
-                    })?
+                // OpenSSH compares host names in lower case (and hashes them so).
+                let host = target.host.to_ascii_lowercase();
+                let mut recorded: Vec<PublicKey> = known_host_keys_path(&host, target.port, path)
+                    .map_err(|e| unreadable(e.to_string()))?
                     .into_iter()
                     .map(|(_line, key)| key)
                     .collect();
+                let extra = known_hosts::read(
+                    text.as_deref().unwrap_or_default(),
+                    &target.known_hosts_name(),
+                )
+                .map_err(unreadable)?;
+                recorded.extend(extra.trusted);
                 Trust::KnownHosts {
                     path: path.clone(),
                     recorded,
-                    file_exists,
+                    revoked: extra.revoked,
+                    file_exists: text.is_some(),
                 }
             }
         };
@@ -130,6 +143,19 @@ impl HostKeyPolicy {
                      host_key_fingerprint = \"{fingerprint}\""
                 ),
             }),
+            Trust::KnownHosts { path, revoked, .. }
+                if revoked.iter().any(|k| k.key_data() == offered.key_data()) =>
+            {
+                Err(Refusal {
+                    kind: ErrorKind::HostKeyChanged,
+                    message: format!(
+                        "REVOKED HOST KEY: {name} offered {algorithm} host key {fingerprint}, which \
+                         {} marks @revoked; coupa-sync never trusts a revoked key. Ask Coupa for \
+                         the server's current key and record it",
+                        path.display()
+                    ),
+                })
+            }
             Trust::KnownHosts { recorded, .. }
                 if recorded.iter().any(|k| k.key_data() == offered.key_data()) =>
             {
@@ -139,6 +165,7 @@ impl HostKeyPolicy {
                 path,
                 recorded,
                 file_exists,
+                ..
             } => {
                 let file = path.display();
                 let trust_it = format!(
@@ -297,6 +324,44 @@ mod tests {
             "{}",
             refusal.message
         );
+    }
+
+    #[test]
+    fn wildcard_lines_trust_the_host_and_a_revoked_key_is_refused_even_if_recorded() {
+        let (_dir, policy) = policy_with(
+            22,
+            &format!("*.example.com,!old.example.com ssh-ed25519 {ED25519_A}\n"),
+        );
+        assert!(policy.check(&key(ED25519_A)).is_ok());
+        assert_eq!(
+            policy.check(&key(ED25519_B)).unwrap_err().kind,
+            ErrorKind::HostKeyChanged
+        );
+
+        let (_dir, policy) = policy_with(
+            22,
+            &format!(
+                "sftp.example.com ssh-ed25519 {ED25519_A}\n@revoked * ssh-ed25519 {ED25519_A}\n"
+            ),
+        );
+        let refusal = policy.check(&key(ED25519_A)).unwrap_err();
+        assert_eq!(refusal.kind, ErrorKind::HostKeyChanged);
+        assert!(
+            refusal.message.contains("REVOKED") && refusal.message.contains(ED25519_A_FINGERPRINT),
+            "{}",
+            refusal.message
+        );
+    }
+
+    #[test]
+    fn host_names_compare_without_case_as_in_openssh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, format!("sftp.example.com ssh-ed25519 {ED25519_A}\n")).unwrap();
+        let mut upper = target(22, HostKeyCheck::KnownHosts(path));
+        upper.host = "SFTP.Example.COM".into();
+        let policy = HostKeyPolicy::load(&upper).unwrap();
+        assert!(policy.check(&key(ED25519_A)).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod connection;
 mod error;
 mod host_key;
+mod known_hosts;
 mod target;
 mod upload;
 
