@@ -174,6 +174,7 @@ fn plan_into_files(config: &Config) -> Batch {
         max_change_share: 1.0,
         max_deactivate_share: 1.0,
         safety_floor: 0,
+        invite_new_users: false,
     };
     let layout = Layout::new(config).unwrap();
     println!(

@@ -353,6 +353,10 @@ pub struct SyncConfig {
     /// An empty HR value: `keep` (default) leaves Coupa's value alone, `clear` empties it.
     #[serde(default)]
     pub empty_values: EmptyValues,
+    /// New users are created with `generate-password-and-notify`: Coupa e-mails them an invitation
+    /// to set a password (for users who do not sign in through SSO).
+    #[serde(default)]
+    pub invite_new_users: bool,
 }
 
 impl Default for SyncConfig {
@@ -364,6 +368,7 @@ impl Default for SyncConfig {
             max_deactivate_share: default_deactivate_share(),
             safety_floor: default_safety_floor(),
             empty_values: EmptyValues::default(),
+            invite_new_users: false,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct PlanOptions {
     pub max_change_share: f64,
     pub max_deactivate_share: f64,
     pub safety_floor: usize,
+    /// Creates ask Coupa to e-mail the new user a password invitation.
+    pub invite_new_users: bool,
 }
 
 impl PlanOptions {
@@ -43,6 +45,7 @@ impl PlanOptions {
             max_change_share: config.sync.max_change_share,
             max_deactivate_share: config.sync.max_deactivate_share,
             safety_floor: config.sync.safety_floor,
+            invite_new_users: config.sync.invite_new_users,
         }
     }
 }
@@ -232,6 +235,8 @@ pub struct Plan {
     pub summary: Summary,
     /// Set when the plan exceeds a safety threshold.
     pub safety: Option<SafetyStop>,
+    /// Creates carry `generate-password-and-notify` (`[sync].invite_new_users`).
+    pub invite_new_users: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -289,7 +294,7 @@ impl Plan {
     pub fn calls(&self) -> Vec<Call> {
         let mut calls = Vec::new();
         for (person, plan) in self.people.iter().enumerate() {
-            calls.extend(person_calls(person, plan));
+            calls.extend(person_calls(person, plan, self.invite_new_users));
         }
         calls
     }
@@ -298,13 +303,13 @@ impl Plan {
     /// 100 MB).
     fn call_count(&self) -> usize {
         (self.people.iter().enumerate())
-            .map(|(person, plan)| person_calls(person, plan).len())
+            .map(|(person, plan)| person_calls(person, plan, self.invite_new_users).len())
             .sum()
     }
 }
 
 /// One person's calls, in the order they must run.
-fn person_calls(person: usize, plan: &PersonPlan) -> Vec<Call> {
+fn person_calls(person: usize, plan: &PersonPlan, invite: bool) -> Vec<Call> {
     let mut calls = Vec::new();
     let call = |step, method, user_id, body| Call {
         person,
@@ -318,6 +323,7 @@ fn person_calls(person: usize, plan: &PersonPlan) -> Vec<Call> {
         Action::Create { changes } => {
             let mut body = User {
                 active: Some(true),
+                generate_password_and_notify: invite.then_some(true),
                 ..User::default()
             };
             for c in changes {
@@ -397,6 +403,7 @@ pub fn build(
         population,
         summary,
         safety: None,
+        invite_new_users: options.invite_new_users,
     };
     plan.safety = safety(&plan, options);
     plan.summary.calls = plan.call_count();

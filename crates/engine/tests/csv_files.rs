@@ -368,6 +368,7 @@ fn options() -> PlanOptions {
         max_change_share: 1.0,
         max_deactivate_share: 1.0,
         safety_floor: 0,
+        invite_new_users: false,
     }
 }
 
@@ -507,4 +508,37 @@ fn phone_numbers_and_approval_limits_are_written_in_coupas_spelling_and_columns(
         .find(|c| c.field == Field::Standard(Standard::PhoneWork))
         .unwrap();
     assert_eq!(phone.new, Value::Text("+41 44-668-1800 x12".into()));
+}
+
+#[test]
+fn with_invite_new_users_a_created_row_asks_for_the_password_invitation() {
+    let coupa = vec![coupa_user(7, "E2", "bsmith", "b@x.com", "Bob", "Smith")];
+    let hr = "P1,E1,jdoe,j@x.com,Jane,Doe,active,\nP2,E2,bsmith,b@x.com,Bob,Smith-Jones,active,";
+    let (batch, _) = files_for(
+        &format!("{BASE}\n[sync]\ninvite_new_users = true\n"),
+        hr,
+        &coupa,
+    );
+    let (header, rows) = read(&batch.files[0].content);
+    assert!(
+        header
+            .iter()
+            .any(|h| h == "Generate Password And Notify User")
+    );
+    let jane = rows.iter().find(|r| cell(r, "Login") == "jdoe").unwrap();
+    assert_eq!(cell(jane, "Generate Password And Notify User"), "Yes");
+    let bob = rows.iter().find(|r| cell(r, "Login") == "bsmith").unwrap();
+    assert_eq!(cell(bob, "Generate Password And Notify User"), "");
+
+    let (batch, _) = files_for(BASE, rows_without_invite(), &coupa);
+    let (header, _) = read(&batch.files[0].content);
+    assert!(
+        !header
+            .iter()
+            .any(|h| h == "Generate Password And Notify User")
+    );
+}
+
+fn rows_without_invite() -> &'static str {
+    "P1,E1,jdoe,j@x.com,Jane,Doe,active,"
 }

@@ -875,3 +875,35 @@ fn phone_numbers_compare_part_by_part_and_approval_limits_as_decimal_amounts() {
     assert_eq!(sent.amount.as_deref(), Some("1500.00"));
     assert_eq!(sent.currency.and_then(|c| c.code).as_deref(), Some("USD"));
 }
+
+#[test]
+fn with_invite_new_users_a_create_asks_coupa_for_the_password_invitation_and_an_update_does_not() {
+    let rows = "P1,E1001,jdoe,jdoe@example.com,Jane,Doe,active,,\nP2,E1002,asmith,asmith@example.com,Ann,Smith-Jones,active,,";
+    let coupa = [coupa_user(
+        2,
+        "E1002",
+        "asmith",
+        "asmith@example.com",
+        "Ann",
+        "Smith",
+    )];
+    let invited = plan(
+        &format!("{BASE}\n[sync]\ninvite_new_users = true\n"),
+        rows,
+        &coupa,
+    );
+    let calls = invited.calls();
+    let post = calls.iter().find(|c| c.method == Method::Post).unwrap();
+    assert_eq!(post.body.generate_password_and_notify, Some(true));
+    assert!(xml(&post.body).contains("<generate-password-and-notify type=\"boolean\">true"));
+    let put = calls.iter().find(|c| c.method == Method::Put).unwrap();
+    assert_eq!(put.body.generate_password_and_notify, None);
+
+    let by_default = plan(BASE, rows, &coupa);
+    assert!(
+        by_default
+            .calls()
+            .iter()
+            .all(|c| c.body.generate_password_and_notify.is_none())
+    );
+}

@@ -231,6 +231,14 @@ fn written(action: &Action) -> Vec<(&Field, &Value)> {
     }
 }
 
+/// The column asking Coupa to e-mail a new user a password invitation.
+const INVITE_HEADER: &str = "Generate Password And Notify User";
+
+/// Whether this row asks for the invitation: a create, with `[sync].invite_new_users`.
+fn invites(plan: &Plan, action: &Action) -> bool {
+    plan.invite_new_users && matches!(action, Action::Create { .. })
+}
+
 /// Writes the users files of `plan`. `coupa` holds the users the plan was built against (a row is
 /// keyed by what Coupa holds), `stamp` is the files' timestamp (see [`next_stamp`]). Rows are
 /// rendered straight into the files' text: 100,000 people cost little more than the text itself.
@@ -276,12 +284,16 @@ pub fn write(plan: &Plan, coupa: &[User], layout: &Layout, stamp: &str) -> Batch
         if key == RowKey::Id {
             columns.insert(Layout::key_column("Id"));
         }
+        if invites(plan, &person.action) {
+            columns.insert(Layout::key_column(INVITE_HEADER));
+        }
         keyed.push((i, key, current));
     }
     let header: Vec<Column> = columns.into_iter().collect();
     let slot = |column: &Column| header.binary_search(column).ok();
     let id_at = slot(&Layout::key_column("Id"));
     let key_at = ["Login", "Employee Number"].map(|h| slot(&Layout::key_column(h)));
+    let invite_at = slot(&Layout::key_column(INVITE_HEADER));
     let mut head = String::new();
     flatfile::write_record(
         &mut head,
@@ -323,6 +335,9 @@ pub fn write(plan: &Plan, coupa: &[User], layout: &Layout, stamp: &str) -> Batch
         }
         if let (RowKey::Id, Some(id), Some(at)) = (key, person.coupa_id(), id_at) {
             cells[at] = Cow::Owned(id.to_string());
+        }
+        if let (true, Some(at)) = (invites(plan, &person.action), invite_at) {
+            cells[at] = Cow::Borrowed("Yes");
         }
         line.clear();
         flatfile::write_record(&mut line, &cells);
