@@ -5,38 +5,18 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig};
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
+use support::{SECRET, SECRET_ENV, World, code, coupa_sync, stderr, stdout};
 
-const SECRET: &str = "cli-Secret-0b8e55d1a9c34f72";
-
-const CONFIG: &str = r#"
-[coupa]
-url = "{url}"
-client_id = "coupa-sync"
-client_secret_env = "CLI_TEST_SECRET"
-rate_per_second = 1000
-burst = 100
-
-[hr]
-path = "hr.csv"
-key_column = "id"
-status_column = "status"
-
-[match]
-coupa_field = "login"
-
-[fields]
+const FIELDS: &str = r#"
 login = "login"
 email = "email"
 firstname = "first"
 lastname = "last"
 department = "dept"
-
-[store]
-path = "coupa-sync.db"
 "#;
 
 const COMPANY: &str = r#"{
@@ -47,92 +27,21 @@ const COMPANY: &str = r#"{
   ]
 }"#;
 
-struct World {
-    dir: tempfile::TempDir,
-    running: Running,
-}
-
-impl World {
-    async fn new() -> World {
-        let sandbox = Sandbox::new(SandboxConfig {
-            clients: vec![ClientCredentials {
-                id: "coupa-sync".into(),
-                secret: SECRET.to_string().into(),
-                scopes: Vec::new(),
-            }],
-            rate_limit: None,
-            ..SandboxConfig::default()
-        })
-        .await
-        .unwrap();
-        sandbox.seed_reference(COMPANY).await.unwrap();
-        let running = sandbox.spawn("127.0.0.1:0").await.unwrap();
-        let world = World {
-            dir: tempfile::tempdir().unwrap(),
-            running,
-        };
-        std::fs::write(
-            world.config(),
-            CONFIG.replace("{url}", &world.running.url()),
-        )
-        .unwrap();
-        world
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("coupa-sync.toml")
-    }
-
-    fn hr(&self, rows: &str) {
-        std::fs::write(
-            self.dir.path().join("hr.csv"),
-            format!("id,login,email,first,last,dept,status\n{rows}\n"),
-        )
-        .unwrap();
-    }
-
-    /// Runs `coupa-sync ARGS --config <the world's config>` with the secret in the environment.
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.push("--config".into());
-        all.push(self.config().display().to_string());
-        coupa_sync(all, &[("CLI_TEST_SECRET", SECRET)]).await
-    }
-}
-
-/// Runs the binary off the async threads, so the in-process sandbox keeps serving.
-async fn coupa_sync(args: Vec<String>, env: &[(&str, &str)]) -> Output {
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_coupa-sync"))
-            .args(&args)
-            .envs(env)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap()
+/// A sandbox with Jane Doe in Finance, and a configuration for the API path that maps the department.
+async fn world() -> World {
+    let world = World::start(
+        support::sandbox_settings(),
+        COMPANY,
+        "id,login,email,first,last,dept,status",
+    )
+    .await;
+    world.write_config(&support::config(&world.running.url(), "", FIELDS));
+    world
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_exits_0_when_everyone_is_applied_1_when_anyone_failed() {
-    let world = World::new().await;
+    let world = world().await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active");
     let ok = world.run(&["sync"]).await;
     assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
@@ -154,13 +63,9 @@ async fn sync_exits_0_when_everyone_is_applied_1_when_anyone_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_exits_2_naming_the_file_and_the_key() {
-    let world = World::new().await;
+    let world = world().await;
     let text = std::fs::read_to_string(world.config()).unwrap();
-    std::fs::write(
-        world.config(),
-        text.replace("rate_per_second", "rate_per_secnod"),
-    )
-    .unwrap();
+    world.write_config(&text.replace("rate_per_second", "rate_per_secnod"));
     for command in ["sync", "plan", "check", "log"] {
         let out = world.run(&[command]).await;
         assert_eq!(code(&out), 2, "{command}: {}", stderr(&out));
@@ -187,7 +92,7 @@ async fn a_bad_configuration_exits_2_naming_the_file_and_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_prints_each_field_old_to_new_and_json_without_writing() {
-    let world = World::new().await;
+    let world = world().await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active\nP2,asmith,ann@example.com,Ann,Smith,Finance,active");
     let out = world.run(&["plan"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -212,7 +117,7 @@ async fn plan_prints_each_field_old_to_new_and_json_without_writing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_shows_the_last_run_a_person_errors_only_and_json() {
-    let world = World::new().await;
+    let world = world().await;
     let empty = world.run(&["log"]).await;
     assert_eq!(code(&empty), 0);
     assert!(stdout(&empty).contains("No runs recorded yet"));
@@ -253,7 +158,7 @@ async fn log_shows_the_last_run_a_person_errors_only_and_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_each_part_and_fails_on_wrong_credentials() {
-    let world = World::new().await;
+    let world = world().await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Doe,Finance,active");
     let ok = world.run(&["check"]).await;
     assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
@@ -262,9 +167,9 @@ async fn check_reports_each_part_and_fails_on_wrong_credentials() {
     assert!(text.contains("ok    read scope"), "{text}");
     assert!(text.contains("ok    HR extract"), "{text}");
 
-    let mut all: Vec<String> = vec!["check".into(), "--config".into()];
-    all.push(world.config().display().to_string());
-    let wrong = coupa_sync(all, &[("CLI_TEST_SECRET", "not-the-secret")]).await;
+    let wrong = world
+        .run_with(&["check"], &[(SECRET_ENV, "not-the-secret")])
+        .await;
     assert_eq!(code(&wrong), 1);
     let text = stdout(&wrong);
     assert!(
@@ -281,13 +186,11 @@ async fn check_reports_each_part_and_fails_on_wrong_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_looks_the_integration_up_and_a_sync_registers_it() {
-    let world = World::new().await;
+    let world = world().await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Doe-Smith,Finance,active");
-    let config = std::fs::read_to_string(world.config()).unwrap().replace(
-        "burst = 100",
-        "burst = 100\nscopes = [\"core.user.read\", \"core.user.write\", \"core.integration.read\", \"core.integration.write\"]",
-    ) + "\n[integration]\ncode = \"HR_USERS\"\n";
-    std::fs::write(world.config(), config).unwrap();
+    let scopes = r#"scopes = ["core.user.read", "core.user.write", "core.integration.read", "core.integration.write"]"#;
+    let config = support::config(&world.running.url(), scopes, FIELDS);
+    world.write_config(&(config + "\n[integration]\ncode = \"HR_USERS\"\n"));
 
     let before = world.run(&["check"]).await;
     assert_eq!(code(&before), 0, "{}{}", stdout(&before), stderr(&before));
@@ -347,7 +250,7 @@ async fn init_writes_the_commented_example_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_secret_is_in_no_output_and_no_file() {
-    let world = World::new().await;
+    let world = world().await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active\nP2,k,k@example.com,Kai,K,Finance,active");
     let mut outputs = Vec::new();
     for args in [
@@ -356,10 +259,7 @@ async fn a_known_secret_is_in_no_output_and_no_file() {
         vec!["log", "--calls"],
         vec!["check"],
     ] {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.push("--config".into());
-        all.push(world.config().display().to_string());
-        outputs.push(coupa_sync(all, &[("CLI_TEST_SECRET", SECRET), ("RUST_LOG", "debug")]).await);
+        outputs.push(world.run_with(&args, &[("RUST_LOG", "debug")]).await);
     }
     for out in &outputs {
         assert!(!stdout(out).contains(SECRET) && !stderr(out).contains(SECRET));

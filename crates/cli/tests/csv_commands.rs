@@ -5,39 +5,21 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use coupa_sandbox::{ClientCredentials, Sandbox, SandboxConfig, SftpConfig, SftpUser};
-use std::path::PathBuf;
-use std::process::Output;
-use std::time::Duration;
+mod support;
 
-const SECRET: &str = "cli-Secret-5d1e0c7a93b2";
+use coupa_sandbox::{SandboxConfig, SftpConfig, SftpUser};
+use std::time::Duration;
+use support::{SECRET, World, stderr, stdout};
+
 const SFTP_PASSWORD: &str = "cli-Sftp-4f8a2b6d0e19";
 
-const CONFIG: &str = r#"
-[coupa]
-url = "{url}"
-client_id = "coupa-sync"
-client_secret_env = "CLI_TEST_SECRET"
-scopes = ["core.user.read", "core.user.write", "core.common.read"]
-rate_per_second = 1000
-burst = 100
+const SCOPES: &str = r#"scopes = ["core.user.read", "core.user.write", "core.common.read"]"#;
 
-[hr]
-path = "hr.csv"
-key_column = "id"
-status_column = "status"
-
-[match]
-coupa_field = "login"
-
-[fields]
+const FIELDS: &str = r#"
 login = "login"
 email = "email"
 firstname = "first"
 lastname = "last"
-
-[store]
-path = "coupa-sync.db"
 "#;
 
 const SFTP: &str = r#"
@@ -59,103 +41,48 @@ const COMPANY: &str = r#"{
   ]
 }"#;
 
-struct World {
-    dir: tempfile::TempDir,
-    sandbox: Sandbox,
-}
-
-impl World {
-    async fn new(with_sftp_section: bool) -> World {
-        let sandbox = Sandbox::new(SandboxConfig {
-            clients: vec![ClientCredentials {
-                id: "coupa-sync".into(),
-                secret: SECRET.to_string().into(),
-                scopes: Vec::new(),
+/// A sandbox with an SFTP server for `acme` and a quick users loader, Jane Doe in it, and a
+/// configuration for the sandbox (with its `[sftp]` section or without).
+async fn world(with_sftp_section: bool) -> World {
+    let settings = SandboxConfig {
+        sftp: Some(SftpConfig {
+            users: vec![SftpUser {
+                name: "acme".into(),
+                password: Some(SFTP_PASSWORD.to_string().into()),
+                authorized_keys: Vec::new(),
             }],
-            rate_limit: None,
-            sftp: Some(SftpConfig {
-                users: vec![SftpUser {
-                    name: "acme".into(),
-                    password: Some(SFTP_PASSWORD.to_string().into()),
-                    authorized_keys: Vec::new(),
-                }],
-                ..SftpConfig::default()
-            }),
-            loader_interval: Duration::from_millis(100),
-            ..SandboxConfig::default()
-        })
-        .await
-        .unwrap();
-        sandbox.seed_reference(COMPANY).await.unwrap();
-        let running = sandbox.clone().spawn("127.0.0.1:0").await.unwrap();
-        let sftp = running.sftp.clone().unwrap();
-        let mut config = CONFIG.replace("{url}", &running.url());
-        if with_sftp_section {
-            config.push_str(
-                &SFTP
-                    .replace("{port}", &sftp.addr.port().to_string())
-                    .replace("{fingerprint}", &sftp.host_key_fingerprint),
-            );
-        }
-        let world = World {
-            dir: tempfile::tempdir().unwrap(),
-            sandbox,
-        };
-        std::fs::write(world.config(), config).unwrap();
-        world
+            ..SftpConfig::default()
+        }),
+        loader_interval: Duration::from_millis(100),
+        ..support::sandbox_settings()
+    };
+    let mut world = World::start(settings, COMPANY, "id,login,email,first,last,status").await;
+    world.env.push(("CLI_TEST_SFTP_PASSWORD", SFTP_PASSWORD));
+    let mut config = support::config(&world.running.url(), SCOPES, FIELDS);
+    if with_sftp_section {
+        let sftp = world.running.sftp.as_ref().unwrap();
+        config.push_str(
+            &SFTP
+                .replace("{port}", &sftp.addr.port().to_string())
+                .replace("{fingerprint}", &sftp.host_key_fingerprint),
+        );
     }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("coupa-sync.toml")
-    }
-
-    fn hr(&self, rows: &str) {
-        std::fs::write(
-            self.dir.path().join("hr.csv"),
-            format!("id,login,email,first,last,status\n{rows}\n"),
-        )
-        .unwrap();
-    }
-
-    fn incoming_and_archived(&self) -> usize {
-        let root = self.sandbox.drop_folder().unwrap().root().to_path_buf();
-        ["Incoming/Users", "Incoming/Archive/Users"]
-            .iter()
-            .map(|f| std::fs::read_dir(root.join(f)).unwrap().count())
-            .sum()
-    }
-
-    /// Runs `coupa-sync ARGS --config <the world's config>` with the secrets in the environment,
-    /// off the async threads so the in-process sandbox keeps serving.
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.push("--config".into());
-        all.push(self.config().display().to_string());
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_coupa-sync"))
-                .args(&all)
-                .env("CLI_TEST_SECRET", SECRET)
-                .env("CLI_TEST_SFTP_PASSWORD", SFTP_PASSWORD)
-                .env_remove("RUST_LOG")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    }
+    world.write_config(&config);
+    world
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// How many users files are in the drop folder, waiting or loaded.
+fn incoming_and_archived(world: &World) -> usize {
+    let root = world.sandbox.drop_folder().unwrap().root().to_path_buf();
+    ["Incoming/Users", "Incoming/Archive/Users"]
+        .iter()
+        .map(|f| std::fs::read_dir(root.join(f)).unwrap().count())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_shows_the_users_file_and_sync_uploads_loads_and_verifies_it() {
-    let world = World::new(true).await;
+    let world = world(true).await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,\"Doe, Jr.\",active\nP2,asmith,asmith@example.com,Ann,Smith,active");
 
     let plan = world.run(&["plan", "--mode", "csv"]).await;
@@ -172,7 +99,7 @@ async fn plan_shows_the_users_file_and_sync_uploads_loads_and_verifies_it() {
         out.contains("\"asmith\",\"asmith@example.com\",\"Ann\",\"Smith\""),
         "{out}"
     );
-    assert_eq!(world.incoming_and_archived(), 0);
+    assert_eq!(incoming_and_archived(&world), 0);
 
     let sync = world.run(&["sync", "--mode", "csv"]).await;
     let out = stdout(&sync);
@@ -182,14 +109,14 @@ async fn plan_shows_the_users_file_and_sync_uploads_loads_and_verifies_it() {
         out.contains("2 rows processed, creating 1 new rows and updating 1 rows."),
         "{out}"
     );
-    assert_eq!(world.incoming_and_archived(), 1);
+    assert_eq!(incoming_and_archived(&world), 1);
     let all = format!("{out}{}", stderr(&sync));
     assert!(!all.contains(SFTP_PASSWORD) && !all.contains(SECRET));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_in_csv_mode_without_an_sftp_section_says_what_is_missing() {
-    let world = World::new(false).await;
+    let world = world(false).await;
     world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,active");
     let sync = world.run(&["sync", "--mode", "csv"]).await;
     assert_eq!(sync.status.code(), Some(2));
@@ -201,7 +128,7 @@ async fn sync_in_csv_mode_without_an_sftp_section_says_what_is_missing() {
     // A dry run needs no SFTP server: it only shows the file.
     let plan = world.run(&["plan", "--mode", "csv"]).await;
     assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
-    assert_eq!(world.incoming_and_archived(), 0);
+    assert_eq!(incoming_and_archived(&world), 0);
     // The API path is unaffected by the flat-file settings.
     let api = world.run(&["sync"]).await;
     assert_eq!(api.status.code(), Some(0), "{}", stdout(&api));
