@@ -4,17 +4,25 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use coupa_client::{
-    Client, Credentials, Error, ErrorKind, Format, RetryPolicy, TransportFailure, User,
+    Client, ClientBuilder, Credentials, Error, ErrorKind, Format, RetryPolicy, TransportFailure,
+    User,
 };
 use secrecy::SecretString;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 const USER_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <user><id type="integer">1</id><login>jdoe</login><email>jdoe@example.com</email>
 <firstname>Jane</firstname><lastname>Doe</lastname><employee-number>E1</employee-number></user>"#;
+
+/// Coupa's answer to a create whose login is in use.
+const LOGIN_TAKEN: &str =
+    "<errors><error><![CDATA[Login has already been taken]]></error></errors>";
+
+/// Coupa's answer to a search that finds nobody.
+const NO_RESULTS: &str = "<errors><error>No results match your search criteria.</error></errors>";
 
 fn quick_retries(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
@@ -25,17 +33,79 @@ fn quick_retries(max_attempts: u32) -> RetryPolicy {
     }
 }
 
-fn api_key_client(server: &MockServer, attempts: u32) -> Client {
+/// A client for `server` to finish building, signed in with an API key.
+fn with_api_key(server: &MockServer) -> ClientBuilder {
     Client::builder(server.uri())
         .credentials(Credentials::api_key(SecretString::from("k".repeat(40))))
+}
+
+/// A client for `server` to finish building, signed in as the OAuth client `sync` with `secret`.
+fn with_oauth(server: &MockServer, secret: &str) -> ClientBuilder {
+    Client::builder(server.uri())
+        .credentials(Credentials::oauth("sync", SecretString::from(secret)))
+}
+
+fn api_key_client(server: &MockServer, attempts: u32) -> Client {
+    with_api_key(server)
         .rate(None)
         .retry(quick_retries(attempts))
         .build()
         .unwrap()
 }
 
+/// A mock for every `verb` request to `route`.
+fn on(verb: &str, route: &str) -> MockBuilder {
+    Mock::given(method(verb)).and(path(route))
+}
+
+/// A mock for every `verb` request, whatever its path.
+fn any(verb: &str) -> MockBuilder {
+    Mock::given(method(verb))
+}
+
+/// A mock server answering with `mocks`.
+async fn serving(mocks: impl IntoIterator<Item = Mock>) -> MockServer {
+    let server = MockServer::start().await;
+    for mock in mocks {
+        mock.mount(&server).await;
+    }
+    server
+}
+
+/// `mock` answering only the first request it matches, ahead of the mocks for those after it.
+fn first_only(mock: Mock) -> Mock {
+    mock.up_to_n_times(1).with_priority(1)
+}
+
 fn xml(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/xml")
+}
+
+fn json(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+fn token_answer(token: &str) -> ResponseTemplate {
+    json(
+        200,
+        &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":86399}}"#),
+    )
+}
+
+/// A search's answer that finds Jane Doe (`USER_XML`).
+fn jdoe_found() -> ResponseTemplate {
+    xml(
+        200,
+        &format!("<users type=\"array\">{}</users>", &USER_XML[39..]),
+    )
+}
+
+/// Jane Doe as a new user: only her login.
+fn jdoe() -> User {
+    User {
+        login: Some("jdoe".into()),
+        ..User::default()
+    }
 }
 
 /// Every call the hook saw: (when it was sent, status, rate-limit wait).
@@ -44,8 +114,7 @@ type Seen = Arc<Mutex<Vec<(Instant, Option<u16>, Duration)>>>;
 fn recording(server: &MockServer, attempts: u32) -> (Client, Seen) {
     let seen: Seen = Arc::default();
     let log = seen.clone();
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::api_key(SecretString::from("k".repeat(40))))
+    let client = with_api_key(server)
         .rate(None)
         .retry(quick_retries(attempts))
         .on_call(move |r| {
@@ -60,15 +129,12 @@ fn recording(server: &MockServer, attempts: u32) -> (Client, Seen) {
 
 #[tokio::test]
 async fn a_proxy_html_error_page_is_retried_then_reported_with_its_start() {
-    let server = MockServer::start().await;
     let page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>\
                 <hr><center>nginx</center></body></html>";
-    Mock::given(method("GET"))
-        .and(path("/api/users/1"))
+    let server = serving([on("GET", "/api/users/1")
         .respond_with(ResponseTemplate::new(502).set_body_raw(page, "text/html"))
-        .expect(3)
-        .mount(&server)
-        .await;
+        .expect(3)])
+    .await;
     let err = api_key_client(&server, 3).users().get(1).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
     assert_eq!(err.attempts(), 3);
@@ -86,15 +152,13 @@ async fn a_proxy_html_error_page_is_retried_then_reported_with_its_start() {
 
 #[tokio::test]
 async fn an_html_page_with_200_is_not_a_user() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
+    let server = serving([any("GET")
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_raw("<html><body>Sign in</body></html>", "text/html"),
         )
-        .expect(1)
-        .mount(&server)
-        .await;
+        .expect(1)])
+    .await;
     let err = api_key_client(&server, 3).users().get(1).await.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -107,27 +171,14 @@ async fn an_html_page_with_200_is_not_a_user() {
 
 #[tokio::test]
 async fn malformed_and_truncated_bodies_are_errors_naming_the_format() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/users/1"))
-        .respond_with(xml(200, &USER_XML[..USER_XML.len() - 20]))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/users/2"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"{"id": 2, "login": "jd"#, "application/json"),
-        )
-        .mount(&server)
-        .await;
+    let server = serving([
+        on("GET", "/api/users/1").respond_with(xml(200, &USER_XML[..USER_XML.len() - 20])),
+        on("GET", "/api/users/2").respond_with(json(200, r#"{"id": 2, "login": "jd"#)),
+    ])
+    .await;
     let xml_err = api_key_client(&server, 1).users().get(1).await.unwrap_err();
     assert!(xml_err.to_string().contains("malformed XML"), "{xml_err}");
-    let json_client = Client::builder(server.uri())
-        .credentials(Credentials::api_key(SecretString::from("k")))
-        .format(Format::Json)
-        .build()
-        .unwrap();
+    let json_client = with_api_key(&server).format(Format::Json).build().unwrap();
     let json_err = json_client.users().get(2).await.unwrap_err();
     let text = json_err.to_string();
     assert!(
@@ -138,14 +189,11 @@ async fn malformed_and_truncated_bodies_are_errors_naming_the_format() {
 
 #[tokio::test]
 async fn a_field_that_does_not_decode_is_named() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(xml(
-            200,
-            r#"<user><id type="integer">1</id><active>maybe</active></user>"#,
-        ))
-        .mount(&server)
-        .await;
+    let server = serving([any("GET").respond_with(xml(
+        200,
+        r#"<user><id type="integer">1</id><active>maybe</active></user>"#,
+    ))])
+    .await;
     let err = api_key_client(&server, 1).users().get(1).await.unwrap_err();
     match err.kind() {
         ErrorKind::Body { field, detail, .. } => {
@@ -158,11 +206,10 @@ async fn a_field_that_does_not_decode_is_named() {
 
 #[tokio::test]
 async fn an_empty_200_is_an_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).insert_header("content-type", "application/xml"))
-        .mount(&server)
-        .await;
+    let server = serving([any("GET").respond_with(
+        ResponseTemplate::new(200).insert_header("content-type", "application/xml"),
+    )])
+    .await;
     let err = api_key_client(&server, 1).users().get(1).await.unwrap_err();
     assert!(
         err.to_string()
@@ -173,11 +220,7 @@ async fn an_empty_200_is_an_error() {
 
 #[tokio::test]
 async fn json_where_xml_was_asked_is_a_wrong_content_type() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(r#"{"id":1}"#, "application/json"))
-        .mount(&server)
-        .await;
+    let server = serving([any("GET").respond_with(json(200, r#"{"id":1}"#))]).await;
     let err = api_key_client(&server, 1).users().get(1).await.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -188,39 +231,25 @@ async fn json_where_xml_was_asked_is_a_wrong_content_type() {
 
 #[tokio::test]
 async fn enormous_answers_are_cut_off_at_the_cap() {
-    let server = MockServer::start().await;
     let huge = format!(
         "<users type=\"array\">{}</users>",
         USER_XML[39..].repeat(2000)
     );
-    Mock::given(method("GET"))
-        .respond_with(xml(200, &huge))
-        .mount(&server)
-        .await;
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::api_key(SecretString::from("k")))
-        .body_cap(64 * 1024)
-        .build()
-        .unwrap();
+    let server = serving([any("GET").respond_with(xml(200, &huge))]).await;
+    let client = with_api_key(&server).body_cap(64 * 1024).build().unwrap();
     let err = client.users().get(1).await.unwrap_err();
     assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
 }
 
 #[tokio::test]
 async fn retry_after_in_seconds_pauses_the_whole_client() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/users/1"))
-        .respond_with(xml(429, "").insert_header("retry-after", "2"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(xml(200, USER_XML))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let server = serving([
+        first_only(
+            on("GET", "/api/users/1").respond_with(xml(429, "").insert_header("retry-after", "2")),
+        ),
+        any("GET").respond_with(xml(200, USER_XML)),
+    ])
+    .await;
     let (client, seen) = recording(&server, 3);
     let throttled = tokio::spawn({
         let client = client.clone();
@@ -253,19 +282,14 @@ async fn retry_after_in_seconds_pauses_the_whole_client() {
 
 #[tokio::test]
 async fn retry_after_as_an_http_date_is_honoured() {
-    let server = MockServer::start().await;
     let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
-    Mock::given(method("GET"))
-        .respond_with(xml(429, "").insert_header("retry-after", date.as_str()))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(xml(200, USER_XML))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let server = serving([
+        first_only(
+            any("GET").respond_with(xml(429, "").insert_header("retry-after", date.as_str())),
+        ),
+        any("GET").respond_with(xml(200, USER_XML)),
+    ])
+    .await;
     let (client, seen) = recording(&server, 3);
     client.users().get(1).await.unwrap();
     let seen = seen.lock().unwrap();
@@ -276,12 +300,10 @@ async fn retry_after_as_an_http_date_is_honoured() {
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_time_budget_fails_at_once() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
+    let server = serving([any("GET")
         .respond_with(xml(429, "").insert_header("retry-after", "3600"))
-        .expect(1)
-        .mount(&server)
-        .await;
+        .expect(1)])
+    .await;
     let err = api_key_client(&server, 5).users().get(1).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
     assert_eq!(err.attempts(), 1);
@@ -293,51 +315,31 @@ async fn a_retry_after_beyond_the_time_budget_fails_at_once() {
     }
 }
 
-fn token_answer(token: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(
-        format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":86399}}"#),
-        "application/json",
-    )
-}
-
 #[tokio::test]
 async fn a_401_renews_the_token_once_for_all_concurrent_tasks() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .and(body_string_contains("scope=core.user.read+core.user.write"))
-        .respond_with(token_answer("old-token"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(token_answer("new-token"))
-        .with_priority(2)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(header("authorization", "Bearer old-token"))
-        .respond_with(xml(
-            401,
-            "<errors><error>Invalid or expired access token</error></errors>",
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(header("authorization", "Bearer new-token"))
-        .respond_with(xml(200, USER_XML))
-        .mount(&server)
-        .await;
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::oauth("sync", SecretString::from("s3cret")))
-        .rate(None)
-        .build()
-        .unwrap();
+    let server = serving([
+        first_only(
+            on("POST", "/oauth2/token")
+                .and(body_string_contains("grant_type=client_credentials"))
+                .and(body_string_contains("scope=core.user.read+core.user.write"))
+                .respond_with(token_answer("old-token"))
+                .expect(1),
+        ),
+        on("POST", "/oauth2/token")
+            .respond_with(token_answer("new-token"))
+            .expect(1),
+        any("GET")
+            .and(header("authorization", "Bearer old-token"))
+            .respond_with(xml(
+                401,
+                "<errors><error>Invalid or expired access token</error></errors>",
+            )),
+        any("GET")
+            .and(header("authorization", "Bearer new-token"))
+            .respond_with(xml(200, USER_XML)),
+    ])
+    .await;
+    let client = with_oauth(&server, "s3cret").rate(None).build().unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let client = client.clone();
@@ -352,23 +354,14 @@ async fn a_401_renews_the_token_once_for_all_concurrent_tasks() {
 
 #[tokio::test]
 async fn a_refused_token_is_a_token_error_and_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
+    let server = serving([on("POST", "/oauth2/token")
+        .respond_with(json(
+            401,
             r#"{"error":"invalid_client","error_description":"unknown client or wrong secret"}"#,
-            "application/json",
         ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::oauth(
-            "sync",
-            SecretString::from("wrong-secret"),
-        ))
-        .build()
-        .unwrap();
+        .expect(1)])
+    .await;
+    let client = with_oauth(&server, "wrong-secret").build().unwrap();
     let err = client.users().get(1).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Token { .. }));
     assert_eq!(
@@ -380,27 +373,14 @@ async fn a_refused_token_is_a_token_error_and_not_retried() {
 
 #[tokio::test]
 async fn secrets_reach_neither_the_hook_nor_errors_nor_debug() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(token_answer("tok-SECRET-123"))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/users"))
-        .respond_with(xml(
-            400,
-            "<errors><error><![CDATA[Login has already been taken]]></error></errors>",
-        ))
-        .mount(&server)
-        .await;
+    let server = serving([
+        on("POST", "/oauth2/token").respond_with(token_answer("tok-SECRET-123")),
+        on("POST", "/api/users").respond_with(xml(400, LOGIN_TAKEN)),
+    ])
+    .await;
     let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = bodies.clone();
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::oauth(
-            "sync",
-            SecretString::from("hunter2-secret"),
-        ))
+    let client = with_oauth(&server, "hunter2-secret")
         .on_call(move |r| {
             let mut log = log.lock().unwrap();
             log.push(format!(
@@ -415,9 +395,8 @@ async fn secrets_reach_neither_the_hook_nor_errors_nor_debug() {
         .build()
         .unwrap();
     let user = User {
-        login: Some("jdoe".into()),
         password: Some(coupa_wire::Password::new("pa55word!")),
-        ..User::default()
+        ..jdoe()
     };
     let err = client.users().create(&user).await.unwrap_err();
     assert_eq!(err.messages(), ["Login has already been taken"]);
@@ -449,34 +428,29 @@ async fn secrets_reach_neither_the_hook_nor_errors_nor_debug() {
 
 #[tokio::test]
 async fn a_post_that_failed_ambiguously_is_looked_up_before_anything_else() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/users"))
-        .respond_with(xml(500, "<errors><error>Internal error</error></errors>"))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/users"))
-        .and(query_param("login", "jdoe"))
-        .and(query_param("employee_number", "E1"))
-        .respond_with(xml(
-            200,
-            &format!("<users type=\"array\">{}</users>", &USER_XML[39..]),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let client = api_key_client(&server, 3);
+    let server = serving([
+        on("POST", "/api/users")
+            .respond_with(xml(500, "<errors><error>Internal error</error></errors>"))
+            .expect(1),
+        on("GET", "/api/users")
+            .and(query_param("login", "jdoe"))
+            .and(query_param("employee_number", "E1"))
+            .respond_with(jdoe_found())
+            .expect(1),
+    ])
+    .await;
     let user = User {
-        login: Some("jdoe".into()),
         employee_number: Some("E1".into()),
         email: Some("jdoe@example.com".into()),
         firstname: Some("Jane".into()),
         lastname: Some("Doe".into()),
-        ..User::default()
+        ..jdoe()
     };
-    let written = client.users().create(&user).await.unwrap();
+    let written = api_key_client(&server, 3)
+        .users()
+        .create(&user)
+        .await
+        .unwrap();
     assert!(written.recovered);
     assert_eq!(written.user.id, Some(1));
     assert_eq!(written.ignored, []);
@@ -484,30 +458,19 @@ async fn a_post_that_failed_ambiguously_is_looked_up_before_anything_else() {
 
 #[tokio::test]
 async fn a_post_that_did_not_land_is_sent_again_only_after_the_lookup() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/users"))
-        .respond_with(xml(503, ""))
-        .expect(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/users"))
-        .and(query_param("login", "jdoe"))
-        .respond_with(xml(
-            404,
-            "<errors><error>No results match your search criteria.</error></errors>",
-        ))
-        .expect(2)
-        .mount(&server)
-        .await;
-    let user = User {
-        login: Some("jdoe".into()),
-        ..User::default()
-    };
+    let server = serving([
+        on("POST", "/api/users")
+            .respond_with(xml(503, ""))
+            .expect(2),
+        on("GET", "/api/users")
+            .and(query_param("login", "jdoe"))
+            .respond_with(xml(404, NO_RESULTS))
+            .expect(2),
+    ])
+    .await;
     let err = api_key_client(&server, 2)
         .users()
-        .create(&user)
+        .create(&jdoe())
         .await
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
@@ -516,13 +479,10 @@ async fn a_post_that_did_not_land_is_sent_again_only_after_the_lookup() {
 
 #[tokio::test]
 async fn a_timeout_is_reported_as_one() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(xml(200, USER_XML).set_delay(Duration::from_secs(5)))
-        .mount(&server)
-        .await;
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::api_key(SecretString::from("k")))
+    let server =
+        serving([any("GET").respond_with(xml(200, USER_XML).set_delay(Duration::from_secs(5)))])
+            .await;
+    let client = with_api_key(&server)
         .retry(quick_retries(2))
         .timeouts(coupa_client::Timeouts {
             connect: Duration::from_secs(1),
@@ -544,19 +504,12 @@ async fn a_timeout_is_reported_as_one() {
 
 #[tokio::test]
 async fn json_error_bodies_give_their_messages() {
-    let server = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            r#"{"errors":{"user":["Email has already been taken","Login can't be blank"]}}"#,
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    let client = Client::builder(server.uri())
-        .credentials(Credentials::api_key(SecretString::from("k")))
-        .format(Format::Json)
-        .build()
-        .unwrap();
+    let server = serving([any("PUT").respond_with(json(
+        400,
+        r#"{"errors":{"user":["Email has already been taken","Login can't be blank"]}}"#,
+    ))])
+    .await;
+    let client = with_api_key(&server).format(Format::Json).build().unwrap();
     let err = client
         .users()
         .update(1, &User::default())
@@ -571,52 +524,18 @@ async fn json_error_bodies_give_their_messages() {
 
 #[tokio::test]
 async fn a_create_that_landed_late_is_found_when_its_resend_is_refused() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/users"))
-        .respond_with(xml(504, ""))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/users"))
-        .respond_with(xml(
-            400,
-            "<errors><error><![CDATA[Login has already been taken]]></error></errors>",
-        ))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    // Not there at the first look; there at the second (the first create was still running).
-    Mock::given(method("GET"))
-        .and(path("/api/users"))
-        .and(query_param("login", "jdoe"))
-        .respond_with(xml(
-            404,
-            "<errors><error>No results match your search criteria.</error></errors>",
-        ))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/users"))
-        .and(query_param("login", "jdoe"))
-        .respond_with(xml(
-            200,
-            &format!("<users type=\"array\">{}</users>", &USER_XML[39..]),
-        ))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    let user = User {
-        login: Some("jdoe".into()),
-        ..User::default()
-    };
+    let lookup = || on("GET", "/api/users").and(query_param("login", "jdoe"));
+    let server = serving([
+        first_only(on("POST", "/api/users").respond_with(xml(504, ""))),
+        on("POST", "/api/users").respond_with(xml(400, LOGIN_TAKEN)),
+        // Not there at the first look; there at the second (the first create was still running).
+        first_only(lookup().respond_with(xml(404, NO_RESULTS))),
+        lookup().respond_with(jdoe_found()),
+    ])
+    .await;
     let written = api_key_client(&server, 3)
         .users()
-        .create(&user)
+        .create(&jdoe())
         .await
         .unwrap();
     assert!(written.recovered);
@@ -628,22 +547,10 @@ async fn a_create_that_landed_late_is_found_when_its_resend_is_refused() {
 
 #[tokio::test]
 async fn a_duplicate_login_without_a_lost_answer_is_just_an_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(xml(
-            400,
-            "<errors><error><![CDATA[Login has already been taken]]></error></errors>",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let user = User {
-        login: Some("jdoe".into()),
-        ..User::default()
-    };
+    let server = serving([any("POST").respond_with(xml(400, LOGIN_TAKEN)).expect(1)]).await;
     let err = api_key_client(&server, 3)
         .users()
-        .create(&user)
+        .create(&jdoe())
         .await
         .unwrap_err();
     assert_eq!(err.messages(), ["Login has already been taken"]);
