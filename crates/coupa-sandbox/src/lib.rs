@@ -16,6 +16,7 @@ mod error;
 mod export;
 mod faults;
 mod integrations;
+mod invitation;
 mod loader;
 mod mailbox;
 mod nested;

@@ -122,11 +122,15 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let (_, shape) = parse_query(raw.as_deref()).map_err(|m| bad_request(format, m))?;
     let input: User = body::decode("user", &headers, sent).map_err(|r| r.answer(format, "user"))?;
+    let invite = input.generate_password_and_notify == Some(true);
     let user = state
         .coupa
         .create_user(input)
         .await
         .map_err(|r| refused(format, "", r))?;
+    if invite {
+        crate::invitation::send(&state, &user.user);
+    }
     Ok(one(&state, format, StatusCode::CREATED, &user, &shape))
 }
 

@@ -1127,3 +1127,36 @@ async fn with_history_all_every_person_changed_gets_a_history_record_and_alerts_
         .collect();
     assert_eq!(alerts.len(), 1, "max_alerts = 1: {alerts:#?}");
 }
+
+#[tokio::test]
+async fn with_invite_new_users_coupa_emails_each_created_user_an_invitation_and_nobody_else() {
+    let mut world = World::new(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    world.configure("\n[sync]\ninvite_new_users = true\n");
+    world.hr(&[
+        row("P1", "E1", "jdoe", "Jane", "Doe-Smith"),
+        row("P2", "E2", "kmueller", "Kai", "Müller"),
+    ]);
+    let report = world.sync().await;
+    assert!(report.succeeded(), "{:?}", report.run);
+    let kai = person(&report, "P2");
+    assert_eq!(
+        (kai.action.as_str(), kai.outcome),
+        ("create", Outcome::Applied)
+    );
+    let mail = world.mail().await;
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    assert_eq!(mail[0]["to"], json!(["kmueller@example.com"]));
+    assert!(
+        mail[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("set your password")
+    );
+    assert!(mail[0]["body"].as_str().unwrap().contains("login kmueller"));
+    // The flag is write-only: Coupa keeps no trace of it on the user.
+    assert!(
+        world.users().await["kmueller"]
+            .get("generate-password-and-notify")
+            .is_none()
+    );
+}

@@ -8,25 +8,23 @@
 //! is on).
 
 use super::{RecordKind, Registry};
-use crate::loader::notice::{FROM, check_address, header_text};
+use crate::mailbox::check_address;
 use crate::server::AppState;
 use coupa_wire::{AlertType, IntegrationRecord};
 use std::fmt::Write as _;
 
 /// Puts the alert for `record` in the mailbox.
 pub(crate) fn send(state: &AppState, kind: RecordKind, record: &IntegrationRecord) {
-    let (to, raw) = {
+    let (to, (subject, body)) = {
         let registry = state.integrations.read();
         let mut to = recipients(state, &registry, record);
         if to.is_empty() {
             to.push(state.config.admin_email.clone());
         }
-        let raw = message(&to, &registry, kind, record);
-        (to, raw)
+        let message = message(&registry, kind, record);
+        (to, message)
     };
-    let id = state
-        .mailbox
-        .deliver(FROM.into(), to.clone(), raw.as_bytes());
+    let id = state.mailbox.send_own(&to, &subject, &body);
     tracing::info!(
         record = record.id.unwrap_or_default(),
         message = id,
@@ -77,12 +75,8 @@ fn recipients(state: &AppState, registry: &Registry, record: &IntegrationRecord)
     to
 }
 
-fn message(
-    to: &[String],
-    registry: &Registry,
-    kind: RecordKind,
-    record: &IntegrationRecord,
-) -> String {
+/// The alert's subject and text.
+fn message(registry: &Registry, kind: RecordKind, record: &IntegrationRecord) -> (String, String) {
     let integration = record
         .integration
         .as_ref()
@@ -172,17 +166,5 @@ fn message(
             let _ = write!(body, "\nSee GET /api/{path}/{id}.\n");
         }
     }
-    let to_header: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
-    let mut raw = String::new();
-    let _ = write!(
-        raw,
-        "From: Coupa Sandbox <{FROM}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Transfer-Encoding: 8bit\r\n\r\n",
-        to_header.join(", "),
-        header_text(&subject),
-        chrono::Utc::now().to_rfc2822()
-    );
-    raw.push_str(&body.replace('\n', "\r\n"));
-    raw
+    (subject, body)
 }

@@ -5,8 +5,10 @@
 //! own test tool, not part of Coupa. Only the most recent messages are kept (see `CAPACITY`).
 
 mod mime;
+mod own;
 mod smtp;
 
+pub(crate) use own::check_address;
 pub(crate) use smtp::serve;
 
 use crate::server::AppState;
