@@ -142,6 +142,23 @@ impl Db {
             .map_err(|e| e.to_string())
     }
 
+    /// Stores `users` in one transaction: all of them or, on any failure, none. The statement is
+    /// prepared once (sqlx caches it on the connection) and run per user, in order, so a user
+    /// listed twice keeps its last version.
+    pub async fn save_users(&self, users: &[&StoredUser]) -> Result<(), String> {
+        let mut transaction = self.pool.begin().await.map_err(|e| e.to_string())?;
+        for user in users {
+            let text = serde_json::to_string(user).map_err(|e| e.to_string())?;
+            sqlx::query("INSERT OR REPLACE INTO users (id, record) VALUES (?, ?)")
+                .bind(user.id())
+                .bind(text)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|e| format!("user {}: {e}", user.id()))?;
+        }
+        transaction.commit().await.map_err(|e| e.to_string())
+    }
+
     pub async fn save_setup<T: SetupRecord>(&self, record: &T) -> Result<(), String> {
         let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
         sqlx::query("INSERT OR REPLACE INTO setup (kind, id, record) VALUES (?, ?, ?)")

@@ -3,6 +3,11 @@
 //! Reads take a short read lock and never wait for I/O. Writes are serialised: a write is checked
 //! against the current state, stored in SQLite (when there is a data folder) and only then applied
 //! in memory, so an answer is sent after its row is stored and a rejected write changes nothing.
+//!
+//! The users loader writes through a [`Batch`] instead: its rows are checked and applied in memory
+//! one by one (a row sees the rows before it), then stored in one SQLite transaction, and undone in
+//! memory if that fails. The batch holds the writer lock throughout, so no other write ever builds
+//! on a row not yet stored; readers may see a batch's rows up to one commit early.
 
 use crate::persist::Db;
 use crate::setup::{Setup, SetupRecord, common_currencies, standard_roles};
@@ -13,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use tokio::sync::MutexGuard;
 
 /// A user as the sandbox keeps it: own attributes in `user`, associations by id so that they always
 /// show the referenced record as it is now.
@@ -148,6 +154,26 @@ impl State {
         self.users.insert(id, Box::new(user));
     }
 
+    /// Puts back user `id` as it was before a change that was not stored: `None` removes a user
+    /// that change created.
+    fn restore_before(&mut self, id: i64, before: Option<StoredUser>) {
+        match before {
+            Some(user) => self.put_user(user),
+            None => {
+                if let Some(gone) = self.users.remove(&id) {
+                    for key in UniqueKey::ALL {
+                        if let Some(v) = key.of(&gone.user)
+                            && let Some(index) = self.index.get_mut(&key)
+                            && index.get(&fold_text(v)) == Some(&id)
+                        {
+                            index.remove(&fold_text(v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn put_setup<T: SetupRecord>(&mut self, record: T) {
         T::table_mut(&mut self.setup).insert(record);
     }
@@ -234,53 +260,60 @@ impl Coupa {
     /// Creates a user from a POST body.
     pub async fn create_user(&self, input: User) -> Result<StoredUser, Refusal> {
         let _guard = self.writer.lock().await;
-        let created = {
-            let state = self.read();
-            changes::create(&state, input, now()).map_err(Refusal::Invalid)?
-        };
+        let created = self.check_create(input)?;
         self.store_user(created).await
     }
 
     /// Applies a PUT/PATCH body to user `id`. A body that changes nothing stores nothing.
     pub async fn update_user(&self, id: i64, input: User) -> Result<StoredUser, Refusal> {
-        self.apply_update(id, input, Lists::Merge).await
-    }
-
-    /// Applies a users flat-file row to user `id`: the rules of a PUT, except that the roles and
-    /// content groups the row names replace the user's (Coupa's loader replaces; its API merges).
-    pub async fn update_user_from_row(&self, id: i64, input: User) -> Result<StoredUser, Refusal> {
-        self.apply_update(id, input, Lists::Replace).await
-    }
-
-    async fn apply_update(
-        &self,
-        id: i64,
-        input: User,
-        lists: Lists,
-    ) -> Result<StoredUser, Refusal> {
         let _guard = self.writer.lock().await;
-        let changed = {
-            let state = self.read();
-            let current = state.user(id).ok_or(Refusal::NotFound)?;
-            let mut start = Cow::Borrowed(current);
-            if lists == Lists::Replace {
-                // Merging into an emptied list is replacing it. An empty list sent clears the
-                // user's by the API's own rule, so only a list with names empties it first.
-                if input.roles.as_ref().is_some_and(|r| !r.is_empty()) {
-                    start.to_mut().roles.clear();
-                }
-                if input.content_groups.as_ref().is_some_and(|g| !g.is_empty()) {
-                    start.to_mut().content_groups.clear();
-                }
+        match self.check_update(id, input, Lists::Merge)? {
+            Checked::Changed(changed) => self.store_user(changed).await,
+            Checked::Unchanged(current) => Ok(current),
+        }
+    }
+
+    /// Starts a batch of users loader writes; it holds the writer lock until it is committed or
+    /// dropped.
+    pub async fn batch(&self) -> Batch<'_> {
+        Batch {
+            coupa: self,
+            _guard: self.writer.lock().await,
+            applied: Vec::new(),
+        }
+    }
+
+    /// The user `input` creates, checked against the current state. Call with the writer lock held.
+    fn check_create(&self, input: User) -> Result<StoredUser, Refusal> {
+        changes::create(&self.read(), input, now()).map_err(Refusal::Invalid)
+    }
+
+    /// User `id` as `input` changes it, checked against the current state. Call with the writer
+    /// lock held.
+    fn check_update(&self, id: i64, input: User, lists: Lists) -> Result<Checked, Refusal> {
+        let state = self.read();
+        let current = state.user(id).ok_or(Refusal::NotFound)?;
+        let mut start = Cow::Borrowed(current);
+        if lists == Lists::Replace {
+            // Merging into an emptied list is replacing it. An empty list sent clears the
+            // user's by the API's own rule, so only a list with names empties it first.
+            if input.roles.as_ref().is_some_and(|r| !r.is_empty()) {
+                start.to_mut().roles.clear();
             }
+            if input.content_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+                start.to_mut().content_groups.clear();
+            }
+        }
+        Ok(
             match changes::update(&state, &start, input, now()).map_err(Refusal::Invalid)? {
-                Some(changed) if lists == Lists::Merge => changed,
+                Some(changed) if lists == Lists::Merge => Checked::Changed(changed),
                 // A list replaced by the same set is no change: compare apart from order and stamp.
-                Some(changed) if !same_apart_from_stamp(changed.clone(), current) => changed,
-                _ => return Ok(current.clone()),
-            }
-        };
-        self.store_user(changed).await
+                Some(changed) if !same_apart_from_stamp(changed.clone(), current) => {
+                    Checked::Changed(changed)
+                }
+                _ => Checked::Unchanged(current.clone()),
+            },
+        )
     }
 
     async fn store_user(&self, user: StoredUser) -> Result<StoredUser, Refusal> {
@@ -325,6 +358,86 @@ impl Coupa {
     pub fn set_reporting_currency(&self, code: String) {
         self.change_state(|s| s.setup.reporting_currency = Some(code));
     }
+}
+
+/// Users loader writes applied in memory and not stored yet; see the module's introduction.
+/// Dropped without [`Batch::commit`], it undoes them.
+#[derive(Debug)]
+pub(crate) struct Batch<'a> {
+    coupa: &'a Coupa,
+    _guard: MutexGuard<'a, ()>,
+    /// Each user written, in order, with the user as it was before (`None`: the write created it).
+    applied: Vec<(StoredUser, Option<StoredUser>)>,
+}
+
+impl Batch<'_> {
+    /// The state with the batch's rows applied.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.coupa.read()
+    }
+
+    /// Creates a user from a users flat-file row, in memory until the commit.
+    pub fn create_user(&mut self, input: User) -> Result<(), Refusal> {
+        let created = self.coupa.check_create(input)?;
+        self.apply(created, None);
+        Ok(())
+    }
+
+    /// Applies a users flat-file row to user `id`, in memory until the commit: the rules of a PUT,
+    /// except that the roles and content groups the row names replace the user's (Coupa's loader
+    /// replaces; its API merges). Returns false when the row changes nothing (nothing to store).
+    pub fn update_user_from_row(&mut self, id: i64, input: User) -> Result<bool, Refusal> {
+        match self.coupa.check_update(id, input, Lists::Replace)? {
+            Checked::Changed(changed) => {
+                let before = self.read().user(id).cloned();
+                self.apply(changed, before);
+                Ok(true)
+            }
+            Checked::Unchanged(_) => Ok(false),
+        }
+    }
+
+    fn apply(&mut self, user: StoredUser, before: Option<StoredUser>) {
+        self.coupa.change_state(|s| s.put_user(user.clone()));
+        self.applied.push((user, before));
+    }
+
+    /// Stores every user the batch wrote in one transaction. When that fails, nothing of the batch
+    /// is stored and its writes are undone in memory, so memory and database still agree; the
+    /// error says why the store failed.
+    pub async fn commit(mut self) -> Result<(), String> {
+        if let Some(db) = &self.coupa.db
+            && !self.applied.is_empty()
+        {
+            let users: Vec<&StoredUser> = self.applied.iter().map(|(user, _)| user).collect();
+            // On failure `self` drops here and undoes the writes.
+            db.save_users(&users).await?;
+        }
+        self.applied.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.applied.is_empty() {
+            return;
+        }
+        let applied = std::mem::take(&mut self.applied);
+        // Last write first, so a user written twice gets back its state from before the batch.
+        self.coupa.change_state(|s| {
+            for (user, before) in applied.into_iter().rev() {
+                s.restore_before(user.id(), before);
+            }
+        });
+    }
+}
+
+/// An update checked against the current state.
+enum Checked {
+    Changed(StoredUser),
+    /// The update changes nothing: the user as it is.
+    Unchanged(StoredUser),
 }
 
 /// How an update treats the roles and content groups it names.

@@ -1149,18 +1149,140 @@ async fn the_export_writes_every_user_in_coupas_columns_and_loads_back_cleanly()
     assert_eq!(user(&api, "jdoe").await.unwrap(), jdoe_before);
 }
 
+/// The users export's text: every user in the sandbox's memory, in the loader's columns.
+async fn exported(api: &Api) -> String {
+    let path = api.sandbox.export_users_now().await.unwrap();
+    let root = api.sandbox.drop_folder().unwrap().root().to_path_buf();
+    std::fs::read_to_string(root.join(path.trim_start_matches('/'))).unwrap()
+}
+
 #[tokio::test]
-async fn loads_survive_a_restart_with_a_data_folder() {
+async fn loads_and_their_rows_survive_a_restart_with_a_data_folder() {
     let dir = TempDir::new().unwrap();
     let api = coupa_in(Some(dir.path())).await;
     drop_file(&api, "keep.csv", csv(&[&["Login", "Emial"]]));
+    let failed_id = load_one(&api).await;
+    api.create(
+        &json!({"login": "taken", "email": "taken@example.com", "firstname": "T",
+        "lastname": "Aken"}),
+    )
+    .await;
+
+    // 1,200 rows: more than one commit's worth. Bad rows: an unknown department in the first
+    // hundred, an e-mail a row hundreds earlier took, the API user's e-mail near the end. One row
+    // updates the API user.
+    let logins: Vec<String> = (0..1200).map(|i| format!("u{i:04}")).collect();
+    let bad = ["u0003", "u0700", "u1150"];
+    let mut text = String::new();
+    write_record(
+        &mut text,
+        &["Login", "Email", "First Name", "Last Name", "Department"],
+    );
+    for login in &logins {
+        let (email, department) = match login.as_str() {
+            "u0003" => ("u0003@example.com".to_string(), "Marketing"),
+            "u0700" => ("u0001@example.com".to_string(), ""),
+            "u1150" => ("taken@example.com".to_string(), ""),
+            _ => (format!("{login}@example.com"), "Finance"),
+        };
+        write_record(&mut text, &[login, &email, "Row", login, department]);
+        if login == "u0900" {
+            write_record(&mut text, &["taken", "", "", "Renamed", ""]);
+        }
+    }
+    drop_file(&api, "many.csv", text);
     let id = load_one(&api).await;
+    let load = source(&api, id).await;
+    assert_eq!(load["status"], "done", "{load}");
+    assert_eq!(load["records-count"], 1201);
+    assert_eq!(load["records-created"], 1197);
+    assert_eq!(load["records-updated"], 1);
+    let failed_rows: Vec<i64> = errors(&load).iter().map(|e| e.0).collect();
+    // The header is row 1 and the update row sits after u0900 (row 902).
+    assert_eq!(failed_rows, vec![5, 702, 1153], "{load}");
+    let before = exported(&api).await;
     drop(api);
+
     let again = Api::with(loader_config(Some(dir.path()))).await;
-    let load = source(&again, id).await;
-    assert_eq!(load["file-file-name"], "_Incoming_Users_keep.csv");
-    assert_eq!(load["status"], "failed");
-    assert_eq!(load["upload-errors"][0]["field-with-error"], "Emial");
+    let failed = source(&again, failed_id).await;
+    assert_eq!(failed["file-file-name"], "_Incoming_Users_keep.csv");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["upload-errors"][0]["field-with-error"], "Emial");
+    // The load's record, counts and errors as they were; the users as memory had them.
+    assert_eq!(source(&again, id).await, load);
+    let after = exported(&again).await;
+    assert_eq!(after, before);
+    let mut reader = csv::ReaderBuilder::new().from_reader(after.as_bytes());
+    let login_at = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "Login")
+        .unwrap();
+    let mut saved: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[login_at].to_string())
+        .collect();
+    saved.sort();
+    let mut want: Vec<String> = logins
+        .iter()
+        .filter(|l| !bad.contains(&l.as_str()))
+        .cloned()
+        .collect();
+    want.push("taken".into());
+    want.sort();
+    assert_eq!(saved, want);
+    assert_eq!(user(&again, "taken").await.unwrap()["lastname"], "Renamed");
+    assert_eq!(user(&again, "u0700").await, None);
+}
+
+#[tokio::test]
+async fn rows_that_cannot_be_stored_fail_and_leave_memory_as_the_database_has_it() {
+    let dir = TempDir::new().unwrap();
+    let api = coupa_in(Some(dir.path())).await;
+    api.create(
+        &json!({"login": "kept", "email": "kept@example.com", "firstname": "K",
+        "lastname": "Ept"}),
+    )
+    .await;
+    // Someone drops the users table behind the sandbox's back: no user write can be stored.
+    let db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("sandbox.db"))
+        .busy_timeout(Duration::from_secs(5));
+    let mut connection = sqlx::ConnectOptions::connect(&db).await.unwrap();
+    sqlx::query("DROP TABLE users")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    drop_file(
+        &api,
+        "unstorable.csv",
+        csv(&[
+            &["Login", "Email", "First Name", "Last Name", "Department"],
+            &["new1", "new1@example.com", "New", "One", "Finance"],
+            &["bad", "bad@example.com", "Bad", "Dept", "Marketing"],
+            &["kept", "", "", "Renamed", ""],
+        ]),
+    );
+    let load = source(&api, load_one(&api).await).await;
+    assert_eq!(load["status"], "done", "{load}");
+    assert_eq!(load["records-count"], 3);
+    assert_eq!(load["records-created"], 0);
+    assert_eq!(load["records-updated"], 0);
+    let errors = errors(&load);
+    let rows: Vec<(i64, &str)> = errors.iter().map(|e| (e.0, e.1.as_str())).collect();
+    assert_eq!(
+        rows,
+        vec![(2, "base"), (3, "department.name"), (4, "base")],
+        "{load}"
+    );
+    assert!(
+        errors[0].3[0].starts_with("The row could not be saved: "),
+        "{errors:?}"
+    );
+    // The rows that could not be stored are not in memory either.
+    assert_eq!(user(&api, "new1").await, None);
+    assert_eq!(user(&api, "kept").await.unwrap()["lastname"], "Ept");
 }
 
 #[tokio::test]

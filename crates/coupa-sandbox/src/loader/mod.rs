@@ -220,39 +220,58 @@ async fn read_archived(archived: &ArchivedFile) -> Result<Vec<u8>, FileProblem> 
     Ok(bytes)
 }
 
-/// Each row is its own write through the store, in file order, so a later row sees an earlier one.
+/// Rows stored per SQLite transaction. A batch holds the writer lock, so this also bounds how long
+/// an API write waits behind the loader.
+const ROWS_PER_COMMIT: usize = 500;
+
+/// Applies the rows in file order, so a later row sees an earlier one, in batches of
+/// [`ROWS_PER_COMMIT`] stored in one transaction each. A row counts as created or updated only once
+/// its batch is stored: a failed commit fails the rows it carried. The load's record gets its
+/// counts after the last batch, so a sandbox stopped mid-file leaves a load still `loading` with no
+/// row counted, which the restart marks failed ("rows may be partly applied"): no row is reported
+/// loaded that was not stored, and the stored ones stay.
 async fn apply_rows(state: &AppState, table: &Table) -> Tally {
     let mut tally = Tally::default();
-    for row in &table.rows {
-        tally.rows += 1;
-        let prepared = {
-            let coupa = state.coupa.read();
-            row::prepare(&coupa, table, row)
-        };
-        let outcome = match prepared {
-            Ok(write) => match write.target {
-                Target::Create => state.coupa.create_user(write.input).await.map(|_| true),
-                Target::Update(id) => state
-                    .coupa
-                    .update_user_from_row(id, write.input)
-                    .await
-                    .map(|_| false),
-            }
-            .map_err(|refusal| refused(table, row, refusal)),
-            Err(problems) => Err(problems),
-        };
-        match outcome {
-            Ok(true) => tally.created += 1,
-            Ok(false) => tally.updated += 1,
-            Err(problems) => {
-                let first_column = row.cells.first().cloned().unwrap_or_default();
-                tally.errors.extend(problems.into_iter().map(|p| RowError {
-                    row: row.number,
-                    first_column: first_column.clone(),
-                    field: p.field,
-                    value: p.value,
-                    messages: p.messages,
-                }));
+    for rows in table.rows.chunks(ROWS_PER_COMMIT) {
+        let mut batch = state.coupa.batch().await;
+        // Each row's outcome: created (true) or updated, and whether it waits for the commit.
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let prepared = row::prepare(&batch.read(), table, row);
+            let outcome = match prepared {
+                Ok(write) => match write.target {
+                    Target::Create => batch.create_user(write.input).map(|()| (true, true)),
+                    Target::Update(id) => batch
+                        .update_user_from_row(id, write.input)
+                        .map(|stored| (false, stored)),
+                }
+                .map_err(|refusal| refused(table, row, refusal)),
+                Err(problems) => Err(problems),
+            };
+            outcomes.push((row, outcome));
+        }
+        let commit = batch.commit().await;
+        for (row, outcome) in outcomes {
+            tally.rows += 1;
+            let outcome = match (outcome, &commit) {
+                (Ok((_, true)), Err(message)) => {
+                    Err(refused(table, row, Refusal::Storage(message.clone())))
+                }
+                (outcome, _) => outcome.map(|(created, _)| created),
+            };
+            match outcome {
+                Ok(true) => tally.created += 1,
+                Ok(false) => tally.updated += 1,
+                Err(problems) => {
+                    let first_column = row.cells.first().cloned().unwrap_or_default();
+                    tally.errors.extend(problems.into_iter().map(|p| RowError {
+                        row: row.number,
+                        first_column: first_column.clone(),
+                        field: p.field,
+                        value: p.value,
+                        messages: p.messages,
+                    }));
+                }
             }
         }
     }
