@@ -233,6 +233,56 @@ async fn a_new_user_row_creates_the_user_and_the_load_reports_it() {
 }
 
 #[tokio::test]
+async fn a_created_row_asking_for_the_invitation_gets_it_and_an_updated_one_does_not() {
+    let api = coupa().await;
+    let header: &[&str] = &[
+        "Login",
+        "Email",
+        "First Name",
+        "Last Name",
+        "Generate Password And Notify User",
+    ];
+    drop_file(
+        &api,
+        "users_1.csv",
+        csv(&[
+            header,
+            &["jdoe", "jane.doe@example.com", "Jane", "Doe", "Yes"],
+            &["asmith", "ann.smith@example.com", "Ann", "Smith", "No"],
+        ]),
+    );
+    load_one(&api).await;
+    drop_file(
+        &api,
+        "users_2.csv",
+        csv(&[
+            header,
+            &[
+                "asmith",
+                "ann.smith@example.com",
+                "Ann",
+                "Smith-Jones",
+                "Yes",
+            ],
+        ]),
+    );
+    load_one(&api).await;
+
+    let all = api
+        .send(Method::GET, "/mailbox/messages", &[], Body::empty())
+        .await
+        .json();
+    let mails = all.as_array().unwrap();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(mails[0]["to"], json!(["jane.doe@example.com"]));
+    assert!(mails[0]["body"].as_str().unwrap().contains("login jdoe"));
+    assert_eq!(
+        user(&api, "asmith").await.unwrap()["lastname"],
+        "Smith-Jones"
+    );
+}
+
+#[tokio::test]
 async fn the_xml_answer_carries_coupas_element_names_and_types() {
     let api = coupa().await;
     drop_file(

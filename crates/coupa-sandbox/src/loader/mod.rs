@@ -236,11 +236,21 @@ async fn apply_rows(state: &AppState, table: &Table) -> Tally {
         let mut batch = state.coupa.batch().await;
         // Each row's outcome: created (true) or updated, and whether it waits for the commit.
         let mut outcomes = Vec::with_capacity(rows.len());
+        // Users created with `Generate Password And Notify User = Yes`, invited once stored.
+        let mut invited = Vec::new();
         for row in rows {
             let prepared = row::prepare(&batch.read(), table, row);
             let outcome = match prepared {
                 Ok(write) => match write.target {
-                    Target::Create => batch.create_user(write.input).map(|()| (true, true)),
+                    Target::Create => {
+                        let invite = (write.input.generate_password_and_notify == Some(true))
+                            .then(|| write.input.clone());
+                        let created = batch.create_user(write.input).map(|()| (true, true));
+                        if created.is_ok() {
+                            invited.extend(invite);
+                        }
+                        created
+                    }
                     Target::Update(id) => batch
                         .update_user_from_row(id, write.input)
                         .map(|stored| (false, stored)),
@@ -251,6 +261,11 @@ async fn apply_rows(state: &AppState, table: &Table) -> Tally {
             outcomes.push((row, outcome));
         }
         let commit = batch.commit().await;
+        if commit.is_ok() {
+            for user in &invited {
+                crate::invitation::send(state, user);
+            }
+        }
         for (row, outcome) in outcomes {
             tally.rows += 1;
             let outcome = match (outcome, &commit) {
