@@ -7,19 +7,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{Answer, Api, config, fixture, person};
+use common::{ACCEPT_JSON, Answer, Api, JSON_IN, XML_IN, config, fixture, person};
 use coupa_wire::{Format, User};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-
-const XML_IN: [(&str, &str); 2] = [
-    ("accept", "application/xml"),
-    ("content-type", "application/xml"),
-];
-const JSON_IN: [(&str, &str); 2] = [
-    ("accept", "application/json"),
-    ("content-type", "application/json"),
-];
 
 fn id_of(user: &Value) -> i64 {
     user["id"].as_i64().unwrap()
@@ -979,13 +970,13 @@ async fn bad_requests_get_coupa_error_bodies_and_change_nothing() {
 #[tokio::test]
 async fn a_body_without_content_type_is_sniffed() {
     let api = Api::new().await;
-    let xml = api.send(Method::POST, "/api/users", &[("accept", "application/json")], "  <user><login>xx</login><email>x@y.com</email><firstname>X</firstname><lastname>Y</lastname></user>").await;
+    let xml = api.send(Method::POST, "/api/users", &ACCEPT_JSON, "  <user><login>xx</login><email>x@y.com</email><firstname>X</firstname><lastname>Y</lastname></user>").await;
     assert_eq!(xml.status, StatusCode::CREATED, "{}", xml.body);
     let json = api
         .send(
             Method::POST,
             "/api/users",
-            &[("accept", "application/json")],
+            &ACCEPT_JSON,
             person("yy", "Y", "Y").to_string(),
         )
         .await;
@@ -1038,12 +1029,7 @@ async fn ids_that_are_not_users_are_404() {
         assert_eq!(put.status, StatusCode::NOT_FOUND, "{uri}");
     }
     let delete = api
-        .send(
-            Method::DELETE,
-            "/api/users/1",
-            &[("accept", "application/json")],
-            Body::empty(),
-        )
+        .send(Method::DELETE, "/api/users/1", &ACCEPT_JSON, Body::empty())
         .await;
     assert_eq!(delete.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(

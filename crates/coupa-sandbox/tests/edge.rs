@@ -4,9 +4,12 @@
 //! match) counts as "let through".
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
+use common::spawn;
 use coupa_sandbox::{ClientCredentials, FaultConfig, RateLimit, Sandbox, SandboxConfig, app};
 use coupa_wire::{ErrorsBody, Format};
 use secrecy::SecretString;
@@ -59,16 +62,24 @@ fn token_request(form: &str) -> Request<Body> {
         .unwrap()
 }
 
+async fn json_body(res: Response) -> serde_json::Value {
+    serde_json::from_str(&body_text(res).await).unwrap()
+}
+
+/// The client-credentials form for `client`.
+fn credentials(client: &str, secret: &str) -> String {
+    format!("grant_type=client_credentials&client_id={client}&client_secret={secret}")
+}
+
 /// The token answer as JSON; panics unless it is a 200.
 async fn token_answer(app: &axum::Router, form: &str) -> serde_json::Value {
     let res = send(app, token_request(form)).await;
     assert_eq!(res.status(), StatusCode::OK);
-    serde_json::from_str(&body_text(res).await).unwrap()
+    json_body(res).await
 }
 
 async fn token(app: &axum::Router, client: &str, secret: &str) -> String {
-    let form = format!("grant_type=client_credentials&client_id={client}&client_secret={secret}");
-    token_answer(app, &form).await["access_token"]
+    token_answer(app, &credentials(client, secret)).await["access_token"]
         .as_str()
         .unwrap()
         .to_string()
@@ -110,7 +121,7 @@ async fn a_token_is_issued_for_client_credentials_form_fields_and_opens_the_api(
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
-    let answer: serde_json::Value = serde_json::from_str(&body_text(res).await).unwrap();
+    let answer = json_body(res).await;
     assert_eq!(answer["token_type"], "bearer");
     assert_eq!(answer["expires_in"], 86399);
     assert_eq!(answer["scope"], "core.user.read core.user.write");
@@ -133,7 +144,7 @@ async fn a_wrong_secret_or_unknown_client_is_401_invalid_client() {
     ] {
         let res = send(&app, token_request(form)).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        let answer: serde_json::Value = serde_json::from_str(&body_text(res).await).unwrap();
+        let answer = json_body(res).await;
         assert_eq!(answer["error"], "invalid_client");
     }
 }
@@ -149,7 +160,7 @@ async fn an_unknown_grant_type_is_400_unsupported_grant_type() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let answer: serde_json::Value = serde_json::from_str(&body_text(res).await).unwrap();
+    let answer = json_body(res).await;
     assert_eq!(answer["error"], "unsupported_grant_type");
 }
 
@@ -165,7 +176,7 @@ async fn a_scope_the_client_does_not_have_is_refused_at_the_token_endpoint() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let answer: serde_json::Value = serde_json::from_str(&body_text(res).await).unwrap();
+    let answer = json_body(res).await;
     assert_eq!(answer["error"], "invalid_scope");
 }
 
@@ -176,11 +187,7 @@ async fn an_expired_token_is_401() {
         ..config()
     })
     .await;
-    let answer = token_answer(
-        &app,
-        &format!("grant_type=client_credentials&client_id=hr-sync&client_secret={SECRET}"),
-    )
-    .await;
+    let answer = token_answer(&app, &credentials("hr-sync", SECRET)).await;
     assert_eq!(answer["expires_in"], 1);
     // Token lifetimes are checked against the real clock; wait it out.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -400,15 +407,6 @@ async fn the_same_seed_replays_the_same_faults_in_the_same_order() {
     }
 }
 
-async fn spawn(config: SandboxConfig) -> coupa_sandbox::Running {
-    Sandbox::new(config)
-        .await
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_dropped_connection_runs_the_request_but_the_client_sees_no_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,21 +529,7 @@ async fn the_access_log_has_one_json_line_per_request_and_never_a_secret() {
     .await;
     let client = reqwest::Client::new();
     let url = running.url();
-    let answer = client
-        .post(format!("{url}/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "hr-sync"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
-    let token = answer["access_token"].as_str().unwrap().to_string();
+    let token = common::http_token(&client, &url, "hr-sync", SECRET, "").await;
     let by_token = client
         .get(format!("{url}/api/users?login=jdoe&offset=50"))
         .bearer_auth(&token)

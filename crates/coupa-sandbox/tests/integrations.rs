@@ -8,7 +8,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use common::{Answer, Api, CLIENT, SECRET, config, person};
+use common::{ACCEPT_JSON, ACCEPT_XML, Answer, Api, CLIENT, JSON_IN, SECRET, config, person};
 use coupa_sandbox::SandboxConfig;
 use coupa_wire::{Format, IntegrationRun};
 use serde_json::{Value, json};
@@ -70,14 +70,10 @@ async fn integration_and_run(api: &Api) -> (i64, i64) {
     (id(&integration), id(&run))
 }
 
+/// A run's state action: `PUT` with no body.
 async fn put(api: &Api, uri: &str) -> Answer {
-    api.send(
-        Method::PUT,
-        uri,
-        &[("accept", "application/json")],
-        Body::empty(),
-    )
-    .await
+    api.send(Method::PUT, uri, &ACCEPT_JSON, Body::empty())
+        .await
 }
 
 async fn error_for(api: &Api, run: i64, external_id: &str, message: &str) -> Value {
@@ -97,18 +93,6 @@ async fn error_for(api: &Api, run: i64, external_id: &str, message: &str) -> Val
     )
 }
 
-async fn mail_to(api: &Api, to: &str) -> Vec<Value> {
-    let a = api
-        .send(
-            Method::GET,
-            &format!("/mailbox/messages?to={to}"),
-            &[],
-            Body::empty(),
-        )
-        .await;
-    ok(&a).as_array().unwrap().clone()
-}
-
 fn ids(list: &Value) -> Vec<i64> {
     list.as_array().unwrap().iter().map(id).collect()
 }
@@ -121,22 +105,14 @@ async fn the_connector_recipe_in_json_over_a_real_listener() {
     let running = api.sandbox.clone().spawn("127.0.0.1:0").await.unwrap();
     let base = running.url();
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{base}/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", SECRET),
-            ("scope", "core.integration.read core.integration.write"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token: Value = serde_json::from_str(&token).unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = common::http_token(
+        &http,
+        &base,
+        CLIENT,
+        SECRET,
+        "core.integration.read core.integration.write",
+    )
+    .await;
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut req = http
             .request(method, format!("{base}{path}"))
@@ -262,7 +238,7 @@ async fn the_connector_recipe_in_json_over_a_real_listener() {
     );
 
     // The contact was alerted at her address.
-    let mail = mail_to(&api, "ann@example.com").await;
+    let mail = api.mail(Some("ann@example.com")).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     let body = mail[0]["body"].as_str().unwrap();
     assert!(body.contains("HR_USERS"), "{body}");
@@ -351,7 +327,7 @@ async fn the_connector_recipe_in_xml() {
         .send(
             Method::PUT,
             &format!("/api/integration_runs/{run_id}/fail"),
-            &[("accept", "application/xml")],
+            &ACCEPT_XML,
             Body::empty(),
         )
         .await;
@@ -362,7 +338,7 @@ async fn the_connector_recipe_in_xml() {
         failed.body
     );
     // No contact: the technical alert went to the admin.
-    let mail = mail_to(&api, ADMIN).await;
+    let mail = api.mail(Some(ADMIN)).await;
     assert_eq!(mail.len(), 1);
     assert!(
         mail[0]["body"]
@@ -521,10 +497,7 @@ async fn validation_messages_name_the_field_and_the_value() {
         .send(
             Method::POST,
             "/api/integration_runs",
-            &[
-                ("accept", "application/json"),
-                ("content-type", "application/json"),
-            ],
+            &JSON_IN,
             "{\"integration\": [1]}",
         )
         .await;
@@ -738,7 +711,7 @@ async fn create_alert_mails_the_contacts_it_concerns_or_else_the_admin() {
         .await,
     );
     for to in ["ann@example.com", "cid@example.com"] {
-        let mail = mail_to(&api, to).await;
+        let mail = api.mail(Some(to)).await;
         assert_eq!(mail.len(), 1, "{to}: {mail:?}");
         let subject = mail[0]["subject"].as_str().unwrap();
         assert!(
@@ -759,10 +732,13 @@ async fn create_alert_mails_the_contacts_it_concerns_or_else_the_admin() {
         }
     }
     assert!(
-        mail_to(&api, "bob@example.com").await.is_empty(),
+        api.mail(Some("bob@example.com")).await.is_empty(),
         "Technical only"
     );
-    assert!(mail_to(&api, ADMIN).await.is_empty(), "contacts were found");
+    assert!(
+        api.mail(Some(ADMIN)).await.is_empty(),
+        "contacts were found"
+    );
 
     // A technical history record alert reaches the technical contacts; with none, the admin.
     created(
@@ -774,9 +750,9 @@ async fn create_alert_mails_the_contacts_it_concerns_or_else_the_admin() {
         )
         .await,
     );
-    assert_eq!(mail_to(&api, "bob@example.com").await.len(), 1);
-    assert_eq!(mail_to(&api, "cid@example.com").await.len(), 2);
-    assert_eq!(mail_to(&api, "ann@example.com").await.len(), 1);
+    assert_eq!(api.mail(Some("bob@example.com")).await.len(), 1);
+    assert_eq!(api.mail(Some("cid@example.com")).await.len(), 2);
+    assert_eq!(api.mail(Some("ann@example.com")).await.len(), 1);
     created(
         &api.post_json(
             "/api/integrations",
@@ -801,7 +777,7 @@ async fn create_alert_mails_the_contacts_it_concerns_or_else_the_admin() {
         )
         .await,
     );
-    let mail = mail_to(&api, ADMIN).await;
+    let mail = api.mail(Some(ADMIN)).await;
     assert_eq!(mail.len(), 1);
     let body = mail[0]["body"].as_str().unwrap();
     assert!(body.contains("PAY") && body.contains("E-7"), "{body}");
@@ -909,7 +885,7 @@ async fn undocumented_record_actions_are_left_out() {
         .send(
             Method::DELETE,
             "/api/integrations/1",
-            &[("accept", "application/json")],
+            &ACCEPT_JSON,
             Body::empty(),
         )
         .await;
@@ -922,10 +898,6 @@ async fn reads_need_the_integration_read_scope_and_writes_the_write_scope() {
     let (_, run) = integration_and_run(&api).await;
     let read_only = api.token_for("core.integration.read").await;
     let users = api.token_for("core.user.read core.user.write").await;
-    let json_headers = [
-        ("accept", "application/json"),
-        ("content-type", "application/json"),
-    ];
     for path in [
         "/api/integrations",
         "/api/integration_contacts",
@@ -934,11 +906,11 @@ async fn reads_need_the_integration_read_scope_and_writes_the_write_scope() {
         "/api/integration_errors",
     ] {
         let read = api
-            .send_as(&read_only, Method::GET, path, &json_headers, Body::empty())
+            .send_as(&read_only, Method::GET, path, &JSON_IN, Body::empty())
             .await;
         assert_eq!(read.status, StatusCode::OK, "{path}: {}", read.body);
         let write = api
-            .send_as(&read_only, Method::POST, path, &json_headers, "{}")
+            .send_as(&read_only, Method::POST, path, &JSON_IN, "{}")
             .await;
         assert_eq!(write.status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(
@@ -946,7 +918,7 @@ async fn reads_need_the_integration_read_scope_and_writes_the_write_scope() {
             ["Access token lacks the scope core.integration.write"]
         );
         let other = api
-            .send_as(&users, Method::GET, path, &json_headers, Body::empty())
+            .send_as(&users, Method::GET, path, &JSON_IN, Body::empty())
             .await;
         assert_eq!(other.status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(
@@ -959,7 +931,7 @@ async fn reads_need_the_integration_read_scope_and_writes_the_write_scope() {
             &read_only,
             Method::PUT,
             &format!("/api/integration_runs/{run}/run"),
-            &json_headers,
+            &JSON_IN,
             Body::empty(),
         )
         .await;
@@ -970,7 +942,7 @@ async fn reads_need_the_integration_read_scope_and_writes_the_write_scope() {
             &writer,
             Method::PUT,
             &format!("/api/integration_runs/{run}/run"),
-            &json_headers,
+            &JSON_IN,
             Body::empty(),
         )
         .await;
@@ -1067,13 +1039,7 @@ async fn the_runs_page_lists_runs_newest_first_with_escaped_errors() {
         .await,
     ));
     let page = api
-        .send_as(
-            "",
-            Method::GET,
-            &format!("/integrations/{integration}/integration_runs"),
-            &[],
-            Body::empty(),
-        )
+        .page(&format!("/integrations/{integration}/integration_runs"))
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -1107,14 +1073,6 @@ async fn the_runs_page_lists_runs_newest_first_with_escaped_errors() {
         body.contains("<td>no</td>"),
         "the error is unresolved: {body}"
     );
-    let missing = api
-        .send_as(
-            "",
-            Method::GET,
-            "/integrations/99/integration_runs",
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let missing = api.page("/integrations/99/integration_runs").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

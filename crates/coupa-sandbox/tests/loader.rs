@@ -10,15 +10,14 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
+use common::openssh::Operator;
 use common::{Answer, Api, config};
 use coupa_sandbox::{LoadStatus, Sandbox, SandboxConfig, SftpConfig, SftpUser};
 use coupa_wire::Format;
 use coupa_wire::flatfile::{USER_COLUMNS, write_record};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 
@@ -70,12 +69,13 @@ fn csv(rows: &[&[&str]]) -> String {
     out
 }
 
+/// The drop folder's root on disk.
+fn root(api: &Api) -> PathBuf {
+    api.sandbox.drop_folder().unwrap().root().to_path_buf()
+}
+
 fn incoming(api: &Api) -> PathBuf {
-    api.sandbox
-        .drop_folder()
-        .unwrap()
-        .root()
-        .join("Incoming/Users")
+    root(api).join("Incoming/Users")
 }
 
 fn drop_file(api: &Api, name: &str, contents: impl AsRef<[u8]>) {
@@ -136,17 +136,13 @@ fn errors(load: &Value) -> Vec<(i64, String, String, Vec<String>)> {
         .collect()
 }
 
-async fn mail_to_admin(api: &Api) -> Vec<Value> {
-    let a = api
-        .send(
-            Method::GET,
-            &format!("/mailbox/messages?to={ADMIN}"),
-            &[],
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    a.json().as_array().unwrap().clone()
+/// Jane Doe, employee E1, created through the API.
+async fn jane_e1(api: &Api) -> Value {
+    api.create(
+        &json!({"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane",
+        "lastname": "Doe", "employee-number": "E1"}),
+    )
+    .await
 }
 
 const HEADER: &[&str] = &[
@@ -216,18 +212,13 @@ async fn a_new_user_row_creates_the_user_and_the_load_reports_it() {
     assert_eq!(load["upload-errors"], json!([]));
     assert_eq!(load["created-by"]["login"], "sftp_integration@coupa.com");
     assert!(load["start-time"].is_string() && load["end-time"].is_string());
-    let size = std::fs::metadata(
-        api.sandbox
-            .drop_folder()
+    let size =
+        std::fs::metadata(root(&api).join("Incoming/Archive/Users/users_20260101_120000Z.csv"))
             .unwrap()
-            .root()
-            .join("Incoming/Archive/Users/users_20260101_120000Z.csv"),
-    )
-    .unwrap()
-    .len();
+            .len();
     assert_eq!(load["file-file-size"], size.to_string());
     assert!(
-        mail_to_admin(&api).await.is_empty(),
+        api.mail(Some(ADMIN)).await.is_empty(),
         "a clean load sends no notice"
     );
 }
@@ -268,11 +259,7 @@ async fn a_created_row_asking_for_the_invitation_gets_it_and_an_updated_one_does
     );
     load_one(&api).await;
 
-    let all = api
-        .send(Method::GET, "/mailbox/messages", &[], Body::empty())
-        .await
-        .json();
-    let mails = all.as_array().unwrap();
+    let mails = api.mail(None).await;
     assert_eq!(mails.len(), 1, "{mails:#?}");
     assert_eq!(mails[0]["to"], json!(["jane.doe@example.com"]));
     assert!(mails[0]["body"].as_str().unwrap().contains("login jdoe"));
@@ -330,11 +317,7 @@ async fn the_xml_answer_carries_coupas_element_names_and_types() {
 #[tokio::test]
 async fn employee_number_matches_and_the_login_may_change() {
     let api = coupa().await;
-    api.create(
-        &json!({"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane",
-        "lastname": "Doe", "employee-number": "E1"}),
-    )
-    .await;
+    jane_e1(&api).await;
     drop_file(
         &api,
         "u.csv",
@@ -362,11 +345,7 @@ async fn employee_number_matches_and_the_login_may_change() {
 #[tokio::test]
 async fn a_login_keyed_row_cannot_change_the_employee_number() {
     let api = coupa().await;
-    api.create(
-        &json!({"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane",
-        "lastname": "Doe", "employee-number": "E1"}),
-    )
-    .await;
+    jane_e1(&api).await;
     drop_file(
         &api,
         "u.csv",
@@ -410,12 +389,7 @@ async fn a_login_keyed_row_cannot_change_the_employee_number() {
 #[tokio::test]
 async fn an_id_keyed_row_may_change_login_and_employee_number() {
     let api = coupa().await;
-    let jane = api
-        .create(
-            &json!({"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane",
-            "lastname": "Doe", "employee-number": "E1"}),
-        )
-        .await;
+    let jane = jane_e1(&api).await;
     let id = jane["id"].as_i64().unwrap().to_string();
     drop_file(
         &api,
@@ -443,11 +417,7 @@ async fn an_id_keyed_row_may_change_login_and_employee_number() {
 #[tokio::test]
 async fn status_deactivates_and_reactivates() {
     let api = coupa().await;
-    api.create(
-        &json!({"login": "jdoe", "email": "jdoe@example.com", "firstname": "Jane",
-        "lastname": "Doe", "employee-number": "E1"}),
-    )
-    .await;
+    jane_e1(&api).await;
     drop_file(
         &api,
         "1.csv",
@@ -796,7 +766,7 @@ async fn bad_rows_fail_alone_and_the_admin_is_told() {
         ]
     );
 
-    let mail = mail_to_admin(&api).await;
+    let mail = api.mail(Some(ADMIN)).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert_eq!(
         mail[0]["subject"],
@@ -843,7 +813,7 @@ async fn a_malformed_file_fails_whole_and_the_admin_is_told() {
         user(&api, "ok").await.is_none(),
         "a failed file applies no row"
     );
-    let mail = mail_to_admin(&api).await;
+    let mail = api.mail(Some(ADMIN)).await;
     assert_eq!(mail.len(), 1);
     assert_eq!(
         mail[0]["subject"],
@@ -971,8 +941,7 @@ async fn files_load_in_alphanumeric_order_from_the_archive_and_part_files_wait()
     );
     assert!(user(&api, "half").await.is_none());
 
-    let root = api.sandbox.drop_folder().unwrap().root().to_path_buf();
-    let mut archived: Vec<String> = std::fs::read_dir(root.join("Incoming/Archive/Users"))
+    let mut archived: Vec<String> = std::fs::read_dir(root(&api).join("Incoming/Archive/Users"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -1071,37 +1040,13 @@ async fn the_api_finds_a_load_by_file_name_date_and_status() {
 async fn reading_loads_needs_the_common_read_scope() {
     let api = coupa().await;
     let users_only = api.token_for("core.user.read").await;
-    let a = api
-        .send_as(
-            &users_only,
-            Method::GET,
-            "/api/data_file_sources",
-            &[("accept", "application/json")],
-            Body::empty(),
-        )
-        .await;
+    let a = api.get_json_as(&users_only, "/api/data_file_sources").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     let common = api.token_for("core.common.read").await;
-    let a = api
-        .send_as(
-            &common,
-            Method::GET,
-            "/api/data_file_sources",
-            &[("accept", "application/json")],
-            Body::empty(),
-        )
-        .await;
+    let a = api.get_json_as(&common, "/api/data_file_sources").await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.json(), json!([]));
-    let anonymous = api
-        .send_as(
-            "",
-            Method::GET,
-            "/api/data_file_sources",
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let anonymous = api.get_json_as("", "/api/data_file_sources").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -1125,9 +1070,7 @@ async fn the_data_sources_page_lists_loads_newest_first_with_escaped_errors() {
         ]),
     );
     api.sandbox.run_loader_once().await.unwrap();
-    let a = api
-        .send_as("", Method::GET, "/data_sources", &[], Body::empty())
-        .await;
+    let a = api.page("/data_sources").await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(
         a.content_type.starts_with("text/html"),
@@ -1160,10 +1103,8 @@ async fn the_export_writes_every_user_in_coupas_columns_and_loads_back_cleanly()
         "lastname": "Lee", "active": false, "manager": {"login": "jdoe"}}),
     )
     .await;
-    let path = api.sandbox.export_users_now().await.unwrap();
+    let (path, text) = export(&api).await;
     assert!(path.starts_with("/Outgoing/Users/users_export_"), "{path}");
-    let root = api.sandbox.drop_folder().unwrap().root().to_path_buf();
-    let text = std::fs::read_to_string(root.join(path.trim_start_matches('/'))).unwrap();
     let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
@@ -1201,9 +1142,14 @@ async fn the_export_writes_every_user_in_coupas_columns_and_loads_back_cleanly()
 
 /// The users export's text: every user in the sandbox's memory, in the loader's columns.
 async fn exported(api: &Api) -> String {
+    export(api).await.1
+}
+
+/// Runs the users export: its SFTP path and its text.
+async fn export(api: &Api) -> (String, String) {
     let path = api.sandbox.export_users_now().await.unwrap();
-    let root = api.sandbox.drop_folder().unwrap().root().to_path_buf();
-    std::fs::read_to_string(root.join(path.trim_start_matches('/'))).unwrap()
+    let text = std::fs::read_to_string(root(api).join(path.trim_start_matches('/'))).unwrap();
+    (path, text)
 }
 
 #[tokio::test]
@@ -1389,28 +1335,12 @@ async fn the_scheduled_loader_picks_up_a_file_on_its_own() {
     running.stop().await.unwrap();
 }
 
-fn keygen(dir: &Path) -> PathBuf {
-    let private = dir.join("id_connector");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "connector", "-f"])
-        .arg(&private)
-        .status()
-        .expect("ssh-keygen runs (install openssh-client)");
-    assert!(status.success());
-    private
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_uploaded_with_openssh_sftp_is_loaded() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path());
+    let operator = Operator::new();
     let config = SandboxConfig {
         sftp: Some(SftpConfig {
-            users: vec![SftpUser {
-                name: "connector".into(),
-                password: None,
-                authorized_keys: vec![key.with_extension("pub")],
-            }],
+            users: vec![operator.key.user()],
             ..SftpConfig::default()
         }),
         ..loader_config(None)
@@ -1418,55 +1348,20 @@ async fn a_file_uploaded_with_openssh_sftp_is_loaded() {
     let api = Api::with(config).await;
     let running = api.sandbox.clone().spawn("127.0.0.1:0").await.unwrap();
     let endpoint = running.sftp.clone().unwrap();
-    std::fs::write(
-        dir.path().join("users.csv"),
+    operator.file(
+        "users.csv",
         csv(&[
             &["Login", "Email", "First Name", "Last Name"],
             &["sftp.user", "s@example.com", "Ünal", "Çelik"],
         ]),
-    )
-    .unwrap();
-    let known_hosts = dir.path().join("known_hosts");
-    std::fs::write(&known_hosts, format!("{}\n", endpoint.known_hosts_line())).unwrap();
-    let mut command = Command::new("sftp");
-    command
-        .args(["-b", "-", "-F", "/dev/null", "-P"])
-        .arg(endpoint.addr.port().to_string())
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-i",
-        ])
-        .arg(&key)
-        .arg("connector@127.0.0.1")
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let output = tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().expect("sftp runs (install openssh-client)");
-        std::io::Write::write_all(
-            &mut child.stdin.take().unwrap(),
-            b"put users.csv /Incoming/Users/users_sftp.csv.part\n\
-              rename /Incoming/Users/users_sftp.csv.part /Incoming/Users/users_sftp.csv\n",
+    );
+    let output = operator
+        .sftp(
+            &endpoint,
+            "put users.csv /Incoming/Users/users_sftp.csv.part\n\
+             rename /Incoming/Users/users_sftp.csv.part /Incoming/Users/users_sftp.csv\n",
         )
-        .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+        .await;
     assert!(
         output.status.success(),
         "{}",

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use coupa_sandbox::{Running, Sandbox, SandboxConfig};
+mod common;
+
+use coupa_sandbox::{Running, SandboxConfig};
 use lettre::message::{Mailbox as Address, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
@@ -11,16 +13,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn sandbox_with_mailbox() -> Running {
-    let config = SandboxConfig {
+    common::spawn(SandboxConfig {
         smtp: Some("127.0.0.1:0".into()),
         ..SandboxConfig::default()
-    };
-    Sandbox::new(config)
-        .await
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap()
+    })
+    .await
 }
 
 fn transport(sandbox: &Running) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -241,12 +238,7 @@ async fn a_message_over_the_size_cap_is_refused_and_the_session_goes_on() {
 
 #[tokio::test]
 async fn without_smtp_there_is_no_mailbox() {
-    let sandbox = Sandbox::new(SandboxConfig::default())
-        .await
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap();
+    let sandbox = common::spawn(SandboxConfig::default()).await;
     assert!(sandbox.smtp_addr.is_none());
     let (status, _) = http_text(&sandbox, "GET", "/mailbox/messages").await;
     assert_eq!(status, 404);

@@ -5,39 +5,21 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+mod common;
+
+use common::openssh::{Operator, USER, keygen, text};
 use coupa_sandbox::{Running, Sandbox, SandboxConfig, SftpConfig, SftpEndpoint, SftpUser};
 use russh::keys::ssh_key::{LineEnding, private::Ed25519Keypair};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh_sftp::client::SftpSession;
 use secrecy::SecretString;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
-const USER: &str = "connector";
 const CSV: &str = "\"Login\",\"Email\",\"First Name\",\"Last Name\"\n\"jdoe\",\"jdoe@example.com\",\"Jane\",\"Doe\"\n";
-
-/// An ed25519 key pair made by `ssh-keygen`, as an operator would make one.
-struct Key {
-    private: PathBuf,
-    public: PathBuf,
-}
-
-fn keygen(dir: &Path, name: &str) -> Key {
-    let private = dir.join(name);
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&private)
-        .status()
-        .expect("ssh-keygen runs (install openssh-client)");
-    assert!(status.success());
-    Key {
-        public: private.with_extension("pub"),
-        private,
-    }
-}
 
 fn sftp_config(users: Vec<SftpUser>) -> SftpConfig {
     SftpConfig {
@@ -46,82 +28,22 @@ fn sftp_config(users: Vec<SftpUser>) -> SftpConfig {
     }
 }
 
-fn key_user(key: &Key) -> SftpUser {
-    SftpUser {
-        name: USER.into(),
-        password: None,
-        authorized_keys: vec![key.public.clone()],
-    }
-}
-
 async fn start(sftp: SftpConfig, data_dir: Option<&Path>) -> (Running, SftpEndpoint) {
-    let config = SandboxConfig {
+    let running = common::spawn(SandboxConfig {
         sftp: Some(sftp),
         data_dir: data_dir.map(Path::to_path_buf),
         ..SandboxConfig::default()
-    };
-    let running = Sandbox::new(config)
-        .await
-        .unwrap()
-        .spawn("127.0.0.1:0")
-        .await
-        .unwrap();
+    })
+    .await;
     let endpoint = running.sftp.clone().expect("the SFTP server runs");
     (running, endpoint)
 }
 
-/// Runs OpenSSH's `sftp` in batch mode with `commands`, pinning the sandbox's host key.
-async fn openssh_sftp(
-    endpoint: &SftpEndpoint,
-    dir: &Path,
-    key: &Key,
-    known_hosts: &str,
-    commands: &str,
-) -> Output {
-    let known_hosts_file = dir.join("known_hosts");
-    std::fs::write(&known_hosts_file, format!("{known_hosts}\n")).unwrap();
-    let mut command = Command::new("sftp");
-    command
-        .args(["-b", "-", "-F", "/dev/null", "-P"])
-        .arg(endpoint.addr.port().to_string())
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", known_hosts_file.display()))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-i",
-        ])
-        .arg(&key.private)
-        .arg(format!("{USER}@127.0.0.1"))
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let commands = commands.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().expect("sftp runs (install openssh-client)");
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), commands.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+/// An operator with a key, and a sandbox whose SFTP server lets that key in.
+async fn operator_and_sandbox() -> (Operator, Running, SftpEndpoint) {
+    let operator = Operator::new();
+    let (running, endpoint) = start(sftp_config(vec![operator.key.user()]), None).await;
+    (operator, running, endpoint)
 }
 
 async fn waiting_names(endpoint: &SftpEndpoint) -> Vec<String> {
@@ -137,20 +59,15 @@ async fn waiting_names(endpoint: &SftpEndpoint) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_uploads_as_part_renames_lists_and_downloads() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
-    let known = endpoint.known_hosts_line();
-    std::fs::write(dir.path().join("users.csv"), CSV).unwrap();
+    let (operator, running, endpoint) = operator_and_sandbox().await;
+    operator.file("users.csv", CSV);
 
-    let put = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &known,
-        "put users.csv /Incoming/Users/users_1.csv.part\n",
-    )
-    .await;
+    let put = operator
+        .sftp(
+            &endpoint,
+            "put users.csv /Incoming/Users/users_1.csv.part\n",
+        )
+        .await;
     assert!(put.status.success(), "{}", text(&put));
     let part = endpoint
         .drop_folder
@@ -162,17 +79,15 @@ async fn openssh_uploads_as_part_renames_lists_and_downloads() {
         "a .part file is not ready for loading"
     );
 
-    let rest = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &known,
-        "cd /Incoming/Users\n\
-         rename users_1.csv.part users_1.csv\n\
-         ls -1\n\
-         get users_1.csv back.csv\n",
-    )
-    .await;
+    let rest = operator
+        .sftp(
+            &endpoint,
+            "cd /Incoming/Users\n\
+             rename users_1.csv.part users_1.csv\n\
+             ls -1\n\
+             get users_1.csv back.csv\n",
+        )
+        .await;
     assert!(rest.status.success(), "{}", text(&rest));
     let stdout = String::from_utf8_lossy(&rest.stdout);
     assert!(
@@ -182,7 +97,7 @@ async fn openssh_uploads_as_part_renames_lists_and_downloads() {
     );
     assert!(!stdout.contains("users_1.csv.part\n"), "{}", text(&rest));
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("back.csv")).unwrap(),
+        std::fs::read_to_string(operator.dir.path().join("back.csv")).unwrap(),
         CSV
     );
     assert_eq!(waiting_names(&endpoint).await, ["users_1.csv"]);
@@ -192,23 +107,19 @@ async fn openssh_uploads_as_part_renames_lists_and_downloads() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_rename_replaces_an_existing_name() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
-    std::fs::write(dir.path().join("old.csv"), "old").unwrap();
-    std::fs::write(dir.path().join("new.csv"), "new").unwrap();
+    let (operator, running, endpoint) = operator_and_sandbox().await;
+    operator.file("old.csv", "old");
+    operator.file("new.csv", "new");
 
     // OpenSSH's client renames with posix-rename@openssh.com when offered, which replaces.
-    let output = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        "put old.csv /Incoming/Users/users.csv\n\
-         put new.csv /Incoming/Users/users.csv.part\n\
-         rename /Incoming/Users/users.csv.part /Incoming/Users/users.csv\n",
-    )
-    .await;
+    let output = operator
+        .sftp(
+            &endpoint,
+            "put old.csv /Incoming/Users/users.csv\n\
+             put new.csv /Incoming/Users/users.csv.part\n\
+             rename /Incoming/Users/users.csv.part /Incoming/Users/users.csv\n",
+        )
+        .await;
     assert!(output.status.success(), "{}", text(&output));
     let files = endpoint.drop_folder.waiting_files().await.unwrap();
     assert_eq!(files.len(), 1);
@@ -219,20 +130,13 @@ async fn openssh_rename_replaces_an_existing_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_with_an_unknown_key_is_refused() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let stranger = keygen(dir.path(), "id_stranger");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
-    std::fs::write(dir.path().join("users.csv"), CSV).unwrap();
+    let (_operator, running, endpoint) = operator_and_sandbox().await;
+    let stranger = Operator::new();
+    stranger.file("users.csv", CSV);
 
-    let output = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &stranger,
-        &endpoint.known_hosts_line(),
-        "put users.csv /Incoming/Users/users.csv\n",
-    )
-    .await;
+    let output = stranger
+        .sftp(&endpoint, "put users.csv /Incoming/Users/users.csv\n")
+        .await;
     assert!(!output.status.success(), "{}", text(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("Permission denied"),
@@ -246,11 +150,9 @@ async fn openssh_with_an_unknown_key_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_refuses_a_server_with_another_host_key() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
+    let (operator, running, endpoint) = operator_and_sandbox().await;
     // The client pins some other server's key for this address: it must not talk to the sandbox.
-    let other = keygen(dir.path(), "other_host");
+    let other = keygen(operator.dir.path(), "other_host");
     let other_public = std::fs::read_to_string(&other.public).unwrap();
     let pinned = format!(
         "[127.0.0.1]:{} {}",
@@ -258,7 +160,7 @@ async fn openssh_refuses_a_server_with_another_host_key() {
         other_public.trim()
     );
 
-    let output = openssh_sftp(&endpoint, dir.path(), &key, &pinned, "ls /\n").await;
+    let output = operator.sftp_pinning(&endpoint, &pinned, "ls /\n").await;
     assert!(!output.status.success(), "{}", text(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("HOST IDENTIFICATION HAS CHANGED"),
@@ -271,23 +173,14 @@ async fn openssh_refuses_a_server_with_another_host_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_cannot_leave_the_drop_folder() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
-    std::fs::write(dir.path().join("x"), "x").unwrap();
+    let (operator, running, endpoint) = operator_and_sandbox().await;
+    operator.file("x", "x");
     // `../name` joined naively onto the root would land beside it.
     let root = endpoint.drop_folder.root();
     let naive = root.parent().unwrap().join("escaped-from-sftp-root");
     let climb = "../escaped-from-sftp-root";
 
-    let output = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        &format!("put x {climb}\n"),
-    )
-    .await;
+    let output = operator.sftp(&endpoint, &format!("put x {climb}\n")).await;
     assert!(!output.status.success(), "{}", text(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("Permission denied"),
@@ -296,14 +189,7 @@ async fn openssh_cannot_leave_the_drop_folder() {
     );
     assert!(!naive.exists());
 
-    let etc = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        "put x ../../etc/x\n",
-    )
-    .await;
+    let etc = operator.sftp(&endpoint, "put x ../../etc/x\n").await;
     assert!(!etc.status.success(), "{}", text(&etc));
     assert!(!Path::new("/etc/x").exists());
 
@@ -315,17 +201,10 @@ async fn openssh_cannot_leave_the_drop_folder() {
         "get /Outgoing/Users/link/secret got\n",
         "put x /Outgoing/Users/link/planted\n",
     ] {
-        let output = openssh_sftp(
-            &endpoint,
-            dir.path(),
-            &key,
-            &endpoint.known_hosts_line(),
-            commands,
-        )
-        .await;
+        let output = operator.sftp(&endpoint, commands).await;
         assert!(!output.status.success(), "{commands}{}", text(&output));
     }
-    assert!(!dir.path().join("got").exists());
+    assert!(!operator.dir.path().join("got").exists());
     assert!(!outside.path().join("planted").exists());
 
     running.stop().await.unwrap();
@@ -333,25 +212,21 @@ async fn openssh_cannot_leave_the_drop_folder() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_manages_folders_but_not_coupas_layout() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (running, endpoint) = start(sftp_config(vec![key_user(&key)]), None).await;
-    std::fs::write(dir.path().join("x"), "x").unwrap();
+    let (operator, running, endpoint) = operator_and_sandbox().await;
+    operator.file("x", "x");
     let root = endpoint.drop_folder.root().to_path_buf();
 
-    let output = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        "mkdir /Outgoing/Users/mine\n\
-         put x /Outgoing/Users/mine/x\n\
-         rm /Outgoing/Users/mine/x\n\
-         rmdir /Outgoing/Users/mine\n\
-         -rmdir /Incoming/Users\n\
-         -rename /Incoming/Archive/Users /Incoming/Archive/Other\n",
-    )
-    .await;
+    let output = operator
+        .sftp(
+            &endpoint,
+            "mkdir /Outgoing/Users/mine\n\
+             put x /Outgoing/Users/mine/x\n\
+             rm /Outgoing/Users/mine/x\n\
+             rmdir /Outgoing/Users/mine\n\
+             -rmdir /Incoming/Users\n\
+             -rename /Incoming/Archive/Users /Incoming/Archive/Other\n",
+        )
+        .await;
     assert!(output.status.success(), "{}", text(&output));
     assert!(!root.join("Outgoing/Users/mine").exists());
     assert!(root.join("Incoming/Users").is_dir(), "{}", text(&output));
@@ -366,33 +241,22 @@ async fn openssh_manages_folders_but_not_coupas_layout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openssh_upload_over_the_size_limit_fails() {
-    let dir = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
+    let operator = Operator::new();
     let config = SftpConfig {
         max_file_size: 1000,
-        ..sftp_config(vec![key_user(&key)])
+        ..sftp_config(vec![operator.key.user()])
     };
     let (running, endpoint) = start(config, None).await;
-    std::fs::write(dir.path().join("big.csv"), vec![b'x'; 5000]).unwrap();
-    std::fs::write(dir.path().join("small.csv"), vec![b'x'; 1000]).unwrap();
+    operator.file("big.csv", vec![b'x'; 5000]);
+    operator.file("small.csv", vec![b'x'; 1000]);
 
-    let big = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        "put big.csv /Incoming/Users/big.csv\n",
-    )
-    .await;
+    let big = operator
+        .sftp(&endpoint, "put big.csv /Incoming/Users/big.csv\n")
+        .await;
     assert!(!big.status.success(), "{}", text(&big));
-    let small = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &endpoint.known_hosts_line(),
-        "put small.csv /Incoming/Users/small.csv\n",
-    )
-    .await;
+    let small = operator
+        .sftp(&endpoint, "put small.csv /Incoming/Users/small.csv\n")
+        .await;
     assert!(small.status.success(), "{}", text(&small));
     let written = std::fs::metadata(endpoint.drop_folder.root().join("Incoming/Users/big.csv"))
         .map(|m| m.len())
@@ -404,15 +268,14 @@ async fn openssh_upload_over_the_size_limit_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_key_survives_a_restart_with_a_data_folder() {
-    let dir = TempDir::new().unwrap();
+    let operator = Operator::new();
     let data = TempDir::new().unwrap();
-    let key = keygen(dir.path(), "id_connector");
-    let (first, endpoint) = start(sftp_config(vec![key_user(&key)]), Some(data.path())).await;
+    let (first, endpoint) = start(sftp_config(vec![operator.key.user()]), Some(data.path())).await;
     let fingerprint = endpoint.host_key_fingerprint.clone();
     let public = endpoint.host_public_key.clone();
     first.stop().await.unwrap();
 
-    let (second, endpoint) = start(sftp_config(vec![key_user(&key)]), Some(data.path())).await;
+    let (second, endpoint) = start(sftp_config(vec![operator.key.user()]), Some(data.path())).await;
     assert_eq!(endpoint.host_key_fingerprint, fingerprint);
     assert_eq!(endpoint.host_public_key, public);
     assert!(
@@ -423,7 +286,7 @@ async fn the_host_key_survives_a_restart_with_a_data_folder() {
     );
 
     // OpenSSH agrees on the fingerprint, and connects with the key pinned on the first run.
-    let known_hosts = dir.path().join("pinned");
+    let known_hosts = operator.dir.path().join("pinned");
     std::fs::write(&known_hosts, format!("{}\n", endpoint.known_hosts_line())).unwrap();
     let listed = Command::new("ssh-keygen")
         .arg("-lf")
@@ -435,14 +298,13 @@ async fn the_host_key_survives_a_restart_with_a_data_folder() {
         "{fingerprint} vs {}",
         String::from_utf8_lossy(&listed.stdout)
     );
-    let output = openssh_sftp(
-        &endpoint,
-        dir.path(),
-        &key,
-        &format!("[127.0.0.1]:{} {public}", endpoint.addr.port()),
-        "ls /Incoming\n",
-    )
-    .await;
+    let output = operator
+        .sftp_pinning(
+            &endpoint,
+            &format!("[127.0.0.1]:{} {public}", endpoint.addr.port()),
+            "ls /Incoming\n",
+        )
+        .await;
     assert!(output.status.success(), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("Users"));
 
@@ -477,6 +339,14 @@ async fn russh_connect(endpoint: &SftpEndpoint) -> russh::client::Handle<Pinned>
     .unwrap()
 }
 
+/// Whether `USER` gets in with `password` on this connection.
+async fn password_accepted(ssh: &mut russh::client::Handle<Pinned>, password: &str) -> bool {
+    ssh.authenticate_password(USER, password)
+        .await
+        .unwrap()
+        .success()
+}
+
 async fn russh_sftp(ssh: &russh::client::Handle<Pinned>) -> SftpSession {
     let channel = ssh.channel_open_session().await.unwrap();
     channel.request_subsystem(true, "sftp").await.unwrap();
@@ -502,16 +372,10 @@ async fn russh_client_logs_in_with_a_password_and_uploads() {
     let (running, endpoint) = start(sftp_config(vec![password_user("s3cret")]), None).await;
 
     let mut wrong = russh_connect(&endpoint).await;
-    let refused = wrong.authenticate_password(USER, "guess").await.unwrap();
-    assert!(!refused.success());
+    assert!(!password_accepted(&mut wrong, "guess").await);
 
     let mut ssh = russh_connect(&endpoint).await;
-    assert!(
-        ssh.authenticate_password(USER, "s3cret")
-            .await
-            .unwrap()
-            .success()
-    );
+    assert!(password_accepted(&mut ssh, "s3cret").await);
     let sftp = russh_sftp(&ssh).await;
     upload(&sftp, "/Incoming/Users/users_2.csv.part", CSV.as_bytes()).await;
     sftp.rename(
@@ -608,21 +472,9 @@ async fn a_user_may_hold_only_so_many_connections() {
     let (running, endpoint) = start(config, None).await;
 
     let mut first = russh_connect(&endpoint).await;
-    assert!(
-        first
-            .authenticate_password(USER, "s3cret")
-            .await
-            .unwrap()
-            .success()
-    );
+    assert!(password_accepted(&mut first, "s3cret").await);
     let mut second = russh_connect(&endpoint).await;
-    assert!(
-        !second
-            .authenticate_password(USER, "s3cret")
-            .await
-            .unwrap()
-            .success()
-    );
+    assert!(!password_accepted(&mut second, "s3cret").await);
 
     running.stop().await.unwrap();
 }

@@ -2,16 +2,29 @@
 //! then `Accept` / `Content-Type` and a body per call.
 #![allow(dead_code)]
 
+pub mod openssh;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use coupa_sandbox::{ClientCredentials, Sandbox, SandboxConfig, app};
+use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig, app};
 use serde_json::Value;
 use std::path::Path;
 use tower::ServiceExt;
 
 pub const CLIENT: &str = "sync";
 pub const SECRET: &str = "s3cret";
+
+pub const ACCEPT_JSON: [(&str, &str); 1] = [("accept", "application/json")];
+pub const ACCEPT_XML: [(&str, &str); 1] = [("accept", "application/xml")];
+pub const JSON_IN: [(&str, &str); 2] = [
+    ("accept", "application/json"),
+    ("content-type", "application/json"),
+];
+pub const XML_IN: [(&str, &str); 2] = [
+    ("accept", "application/xml"),
+    ("content-type", "application/xml"),
+];
 
 pub fn config() -> SandboxConfig {
     SandboxConfig {
@@ -23,6 +36,16 @@ pub fn config() -> SandboxConfig {
         rate_limit: None,
         ..SandboxConfig::default()
     }
+}
+
+/// The sandbox serving on an ephemeral port (HTTP, and SMTP / SFTP where `config` asks for them).
+pub async fn spawn(config: SandboxConfig) -> Running {
+    Sandbox::new(config)
+        .await
+        .unwrap()
+        .spawn("127.0.0.1:0")
+        .await
+        .unwrap()
 }
 
 pub fn fixture(name: &str) -> String {
@@ -144,75 +167,57 @@ impl Api {
     }
 
     pub async fn get_json(&self, uri: &str) -> Answer {
-        self.send(
-            Method::GET,
-            uri,
-            &[("accept", "application/json")],
-            Body::empty(),
-        )
-        .await
+        self.send(Method::GET, uri, &ACCEPT_JSON, Body::empty())
+            .await
+    }
+
+    /// `GET uri` in JSON with `token` (empty for none) instead of the full-scope one.
+    pub async fn get_json_as(&self, token: &str, uri: &str) -> Answer {
+        self.send_as(token, Method::GET, uri, &ACCEPT_JSON, Body::empty())
+            .await
     }
 
     pub async fn get_xml(&self, uri: &str) -> Answer {
-        self.send(
-            Method::GET,
-            uri,
-            &[("accept", "application/xml")],
-            Body::empty(),
-        )
-        .await
+        self.send(Method::GET, uri, &ACCEPT_XML, Body::empty())
+            .await
+    }
+
+    /// A page as a browser asks for it: no token, no `Accept`.
+    pub async fn page(&self, uri: &str) -> Answer {
+        self.send_as("", Method::GET, uri, &[], Body::empty()).await
     }
 
     pub async fn post_json(&self, uri: &str, body: &Value) -> Answer {
-        self.send(
-            Method::POST,
-            uri,
-            &[
-                ("accept", "application/json"),
-                ("content-type", "application/json"),
-            ],
-            body.to_string(),
-        )
-        .await
+        self.send(Method::POST, uri, &JSON_IN, body.to_string())
+            .await
     }
 
     pub async fn put_json(&self, uri: &str, body: &Value) -> Answer {
-        self.send(
-            Method::PUT,
-            uri,
-            &[
-                ("accept", "application/json"),
-                ("content-type", "application/json"),
-            ],
-            body.to_string(),
-        )
-        .await
+        self.send(Method::PUT, uri, &JSON_IN, body.to_string())
+            .await
     }
 
     pub async fn post_xml(&self, uri: &str, body: &str) -> Answer {
-        self.send(
-            Method::POST,
-            uri,
-            &[
-                ("accept", "application/xml"),
-                ("content-type", "application/xml"),
-            ],
-            body.to_string(),
-        )
-        .await
+        self.send(Method::POST, uri, &XML_IN, body.to_string())
+            .await
     }
 
     pub async fn put_xml(&self, uri: &str, body: &str) -> Answer {
-        self.send(
-            Method::PUT,
-            uri,
-            &[
-                ("accept", "application/xml"),
-                ("content-type", "application/xml"),
-            ],
-            body.to_string(),
-        )
-        .await
+        self.send(Method::PUT, uri, &XML_IN, body.to_string()).await
+    }
+
+    /// The messages in the mailbox, all of them or those to `to`.
+    pub async fn mail(&self, to: Option<&str>) -> Vec<Value> {
+        let uri = match to {
+            Some(to) => format!("/mailbox/messages?to={to}"),
+            None => "/mailbox/messages".to_string(),
+        };
+        let a = self.send(Method::GET, &uri, &[], Body::empty()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        match a.json() {
+            Value::Array(messages) => messages,
+            other => panic!("not a list: {other}"),
+        }
     }
 
     /// Creates a user from JSON and returns it as Coupa answered.
@@ -238,6 +243,36 @@ pub fn person(login: &str, first: &str, last: &str) -> Value {
         "firstname": first,
         "lastname": last,
     })
+}
+
+/// A bearer token asked for over real HTTP from the sandbox served at `base` (`scope` empty: all the
+/// client's scopes).
+pub async fn http_token(
+    http: &reqwest::Client,
+    base: &str,
+    client: &str,
+    secret: &str,
+    scope: &str,
+) -> String {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client),
+        ("client_secret", secret),
+    ];
+    if !scope.is_empty() {
+        form.push(("scope", scope));
+    }
+    let answer = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    answer["access_token"].as_str().unwrap().to_string()
 }
 
 async fn token(app: &Router, scope: &str) -> String {
