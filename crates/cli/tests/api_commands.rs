@@ -217,6 +217,12 @@ async fn check_looks_the_integration_up_and_a_sync_registers_it() {
         "{}",
         stdout(&after)
     );
+    let log = world.run(&["log"]).await;
+    assert!(
+        stdout(&log).contains("Reported in Coupa as integration run 1"),
+        "{}",
+        stdout(&log)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

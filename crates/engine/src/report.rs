@@ -91,6 +91,11 @@ impl Reporter {
         })
     }
 
+    /// The integration run's id in Coupa.
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
     /// The plan is known: the run is `running`, with this many people to handle.
     pub async fn running(&mut self, total: usize) -> Result<(), Problem> {
         let body = IntegrationRun {

@@ -847,6 +847,7 @@ async fn each_run_is_an_integration_run_in_coupa_whose_errors_alert_the_contacts
     let reported = first.integration.clone().expect("the run was reported");
     assert_eq!(reported.state, coupa_wire::RunState::Failed);
     assert_eq!((reported.errors, reported.alerts), (1, 1));
+    assert_eq!(first.run.coupa_run_id, Some(reported.run_id));
 
     // coupa-sync registered the integration, and Coupa holds the run with Kai's error.
     let integrations = world.get("/api/integrations?code=HR_USERS").await;

@@ -31,6 +31,7 @@ fn run(status: RunStatus) -> RunRecord {
             ..RunCounts::default()
         },
         note: None,
+        coupa_run_id: None,
     }
 }
 

@@ -487,3 +487,37 @@ async fn a_database_from_a_newer_coupa_sync_is_refused() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
+
+#[tokio::test]
+async fn a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let old = store.begin_run(RunMode::Api, false).await.unwrap();
+    store.close().await.unwrap();
+    // Back to schema version 2, as a store written by the previous release.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE runs DROP COLUMN coupa_run_id; DELETE FROM schema_version WHERE version = 3;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.run(old.id).await.unwrap().unwrap().coupa_run_id, None);
+    let new = store.begin_run(RunMode::Api, false).await.unwrap();
+    store.set_coupa_run(new.id, 12).await.unwrap();
+    let finished = store
+        .finish_run(new.id, RunStatus::Succeeded, RunCounts::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(finished.coupa_run_id, Some(12));
+    assert!(matches!(
+        store.set_coupa_run(999, 1).await,
+        Err(StoreError::NoRun(999))
+    ));
+}

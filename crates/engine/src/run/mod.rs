@@ -152,7 +152,10 @@ pub async fn run<S: Store + 'static>(
     };
     if let Some(integration) = config.integration.as_ref().filter(|_| !options.dry_run) {
         match Reporter::open(&client, integration, options.via).await {
-            Ok(reporter) => gathered.report = Some(reporter),
+            Ok(reporter) => {
+                store.set_coupa_run(run.id, reporter.run_id()).await?;
+                gathered.report = Some(reporter);
+            }
             Err(problem) => gathered.report_problems.push(problem),
         }
     }

@@ -33,6 +33,13 @@ pub trait Store: Send + Sync {
         dry_run: bool,
     ) -> impl Future<Output = Result<RunRecord, StoreError>> + Send;
 
+    /// Links the run to the integration run in Coupa it is reported in, as soon as that exists.
+    fn set_coupa_run(
+        &self,
+        run_id: i64,
+        coupa_run_id: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores everything queued, then closes the run with its status, counts and note.
     fn finish_run(
         &self,

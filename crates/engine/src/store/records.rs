@@ -57,6 +57,8 @@ pub struct RunRecord {
     pub counts: RunCounts,
     /// Why a run failed or stopped, in words (the safety stop, the technical failure).
     pub note: Option<String>,
+    /// The integration run in Coupa this run is reported in (`[integration]`).
+    pub coupa_run_id: Option<i64>,
 }
 
 /// What happened to a person as a whole.

@@ -161,6 +161,9 @@ fn run_header(run: &RunRecord) -> String {
     if let Some(note) = &run.note {
         let _ = writeln!(out, "Note: {note}");
     }
+    if let Some(coupa_run) = run.coupa_run_id {
+        let _ = writeln!(out, "Reported in Coupa as integration run {coupa_run}");
+    }
     out
 }
 
@@ -327,6 +330,7 @@ mod tests {
                 ..RunCounts::default()
             },
             note: None,
+            coupa_run_id: None,
         }
     }
 

@@ -78,4 +78,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX csv_files_by_status ON csv_files (status);
     ",
+    // 3: the integration run in Coupa a run is reported in (`[integration]`).
+    "
+    ALTER TABLE runs ADD COLUMN coupa_run_id INTEGER;
+    ",
 ];

@@ -59,12 +59,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
-        migrate(&pool, &path).await?;
+        let connect = || {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+        };
+        let mut pool = connect().await.map_err(open_error)?;
+        if migrate(&pool, &path).await? {
+            // Connections opened before a migration may keep the old shape of a table (sqlx then
+            // panics reading a row of `SELECT *`); every connection after it is opened anew.
+            pool.close().await;
+            pool = connect().await.map_err(open_error)?;
+        }
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(pool.clone(), receiver));
         Ok(SqliteStore { path, pool, queue })
@@ -97,7 +103,8 @@ impl SqliteStore {
     }
 }
 
-async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+/// Brings the schema up to date; true when a migration was applied.
+async fn migrate(pool: &SqlitePool, path: &Path) -> Result<bool, StoreError> {
     let open_error = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
@@ -119,6 +126,7 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
             known,
         });
     }
+    let pending = (found as usize) < MIGRATIONS.len();
     for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
         let mut tx = pool.begin().await.map_err(open_error)?;
         sqlx::raw_sql(*sql)
@@ -132,7 +140,7 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
             .map_err(open_error)?;
         tx.commit().await.map_err(open_error)?;
     }
-    Ok(())
+    Ok(pending)
 }
 
 async fn write_loop(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Queued>) {
@@ -307,7 +315,18 @@ impl Store for SqliteStore {
             status: RunStatus::Running,
             counts: RunCounts::default(),
             note: None,
+            coupa_run_id: None,
         })
+    }
+
+    async fn set_coupa_run(&self, run_id: i64, coupa_run_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET coupa_run_id = $2 WHERE id = $1 RETURNING id")
+            .bind(run_id)
+            .bind(coupa_run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NoRun(run_id))?;
+        Ok(())
     }
 
     async fn finish_run(
@@ -583,6 +602,7 @@ fn run_from(row: &SqliteRow) -> Result<RunRecord, StoreError> {
             failed: count(t, id, row, "failed")?,
         },
         note: row.try_get("note")?,
+        coupa_run_id: row.try_get("coupa_run_id")?,
     })
 }
 
