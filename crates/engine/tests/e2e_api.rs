@@ -1161,3 +1161,33 @@ async fn with_invite_new_users_coupa_emails_each_created_user_an_invitation_and_
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_run_that_fails_before_planning_is_a_failed_coupa_run_with_the_reason_as_its_error() {
+    let mut world = World::new(vec![user("E1", "jdoe", "Jane", "Doe")]).await;
+    world.report_to_coupa();
+    // No HR file at all: the run cannot read its extract.
+    let report = world.sync().await;
+    assert_eq!(report.run.status, RunStatus::Failed);
+    let reported = report.integration.clone().unwrap();
+    assert_eq!(reported.state, coupa_wire::RunState::Failed);
+    let run = world
+        .get(&format!("/api/integration_runs/{}", reported.run_id))
+        .await;
+    assert_eq!(run["status"], "failed");
+    assert!(run["total-records"].is_null(), "never running: {run}");
+    let errors = world
+        .get(&format!(
+            "/api/integration_errors?integration-run-id={}",
+            reported.run_id
+        ))
+        .await;
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0]["external-id"].is_null());
+    assert_eq!(errors[0]["contact-alert-type"], "Technical");
+    let message = errors[0]["responses"][0]["response-message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("hr.csv"), "{message}");
+}
