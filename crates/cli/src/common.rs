@@ -4,7 +4,7 @@
 use crate::Failure;
 use anyhow::anyhow;
 use engine::config::Config;
-use engine::store::SqliteStore;
+use engine::store::AnyStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,16 +44,16 @@ impl ConfigArg {
     }
 }
 
-/// The run history and applied state named by `[store].path`.
-pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, Failure> {
-    SqliteStore::open(&config.store.path)
+/// The run history and applied state `[store]` names (a SQLite file or a PostgreSQL database).
+pub async fn open_store(config: &Config) -> Result<Arc<AnyStore>, Failure> {
+    AnyStore::open(&config.store)
         .await
         .map(Arc::new)
         .map_err(|e| Failure::Runtime(anyhow!(e)))
 }
 
-/// Stores what is queued and closes the file.
-pub async fn close_store(store: Arc<SqliteStore>) -> Result<(), Failure> {
+/// Stores what is queued and closes the database.
+pub async fn close_store(store: Arc<AnyStore>) -> Result<(), Failure> {
     use engine::store::Store;
     let result = match Arc::try_unwrap(store) {
         Ok(store) => store.close().await,
