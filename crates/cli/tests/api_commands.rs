@@ -364,6 +364,16 @@ async fn with_a_postgres_store_sync_log_and_check_work_and_its_password_is_never
         "{shown}"
     );
 
+    // `log` needs no Coupa secret, but it does need the database.
+    let unset = world.run(&["log"]).await;
+    assert_eq!(code(&unset), 2, "{}", stderr(&unset));
+    assert!(
+        stderr(&unset)
+            .contains("store.url_env: the environment variable COUPA_SYNC_DATABASE_URL is not set"),
+        "{}",
+        stderr(&unset)
+    );
+
     // A wrong password: the run fails at the store, saying why, without showing either password.
     let wrong_url = url.replace(pg.password(), "wrong-db-secret");
     let wrong = world
