@@ -434,7 +434,7 @@ impl StoreConfig {
     pub fn describe(&self) -> String {
         match self.backend() {
             StoreBackend::Sqlite(path) => format!("SQLite {}", path.display()),
-            StoreBackend::Postgres(url) => match crate::store::parse_url(url) {
+            StoreBackend::Postgres(url) => match crate::store::parse_postgres_url(url) {
                 Ok((_, location)) => format!("PostgreSQL {location}"),
                 Err(message) => format!("PostgreSQL (unusable URL: {message})"),
             },
@@ -468,7 +468,7 @@ impl StoreConfig {
                 self.path = Some(base.join(path));
             }
             Some(url) => {
-                if let Err(message) = crate::store::parse_url(url) {
+                if let Err(message) = crate::store::parse_postgres_url(url) {
                     let source = match &self.url_env {
                         Some(name) => format!("the value of {name}"),
                         None => "the URL".into(),

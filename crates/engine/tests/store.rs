@@ -601,3 +601,23 @@ async fn the_postgres_password_appears_in_no_error_nor_debug_output() {
     assert!(message.contains("127.0.0.1"), "{message}");
     assert!(!message.contains(wrong), "{message}");
 }
+
+#[tokio::test]
+async fn postgres_stores_opened_at_once_on_a_new_database_migrate_it_once() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    // Several coupa-sync processes starting together on a fresh database: each open waits for the
+    // migration in progress instead of failing on tables another one is creating.
+    let opens = (0..4).map(|_| PostgresStore::open(&url));
+    let stores = futures::future::join_all(opens).await;
+    for store in stores {
+        let store = store.unwrap();
+        assert!(store.recent_runs(1).await.unwrap().is_empty());
+        store.close().await.unwrap();
+    }
+    assert_eq!(
+        pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")
+            .trim(),
+        "1,2,3"
+    );
+}

@@ -17,7 +17,8 @@ mod schema;
 mod sqlite;
 
 pub use any::AnyStore;
-pub use postgres::{PostgresStore, parse_url};
+pub use postgres::PostgresStore;
+pub(crate) use postgres::parse_postgres_url;
 pub use records::{
     AppliedRecord, CallRecord, ChangeRecord, CsvFileRecord, CsvFileStatus, FieldVerdict, Outcome,
     PersonChange, RunCounts, RunMode, RunRecord, RunStatus, Verdict,

@@ -36,7 +36,7 @@ pub struct PostgresStore {
 
 /// A PostgreSQL URL's connection options and a password-free name for it; an error that does not
 /// repeat the URL (it holds the password).
-pub fn parse_url(url: &SecretString) -> Result<(PgConnectOptions, String), String> {
+pub(crate) fn parse_postgres_url(url: &SecretString) -> Result<(PgConnectOptions, String), String> {
     let text = url.expose_secret();
     if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
         return Err("expected postgres://user:password@host:port/database".into());
@@ -58,7 +58,7 @@ impl PostgresStore {
     /// Connects to the database at `url` and brings its schema up to date. The database must
     /// exist; its tables are created by the first open.
     pub async fn open(url: &SecretString) -> Result<PostgresStore, StoreError> {
-        let (options, location) = parse_url(url).map_err(|message| StoreError::Open {
+        let (options, location) = parse_postgres_url(url).map_err(|message| StoreError::Open {
             store: "(PostgreSQL URL)".into(),
             source: sqlx::Error::Configuration(message.into()),
         })?;
