@@ -8,7 +8,7 @@ use crate::Failure;
 use crate::common::{ConfigArg, runtime};
 use anyhow::anyhow;
 use coupa_client::{ErrorKind, Query};
-use engine::config::{Config, CoupaAuth};
+use engine::config::{Config, CoupaAuth, StoreBackend};
 use engine::mapping::Mapping;
 use futures::StreamExt;
 
@@ -37,10 +37,11 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     lines.push(Line {
         ok: true,
         what: "store",
-        detail: if config.store.path.exists() {
-            format!("{}", config.store.path.display())
-        } else {
-            format!("{} (created by the first run)", config.store.path.display())
+        detail: match config.store.backend() {
+            StoreBackend::Sqlite(path) if !path.exists() => {
+                format!("{} (created by the first run)", config.store.describe())
+            }
+            _ => config.store.describe(),
         },
     });
     let n = &config.notify;

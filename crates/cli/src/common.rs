@@ -3,8 +3,8 @@
 
 use crate::Failure;
 use anyhow::anyhow;
-use engine::config::Config;
-use engine::store::SqliteStore;
+use engine::config::{Config, ConfigError};
+use engine::store::AnyStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +27,8 @@ impl ConfigArg {
     }
 
     /// For commands that never call Coupa nor send mail (`log`): the secrets that `*_env` keys name
-    /// need not be set, and stand-ins take their place.
+    /// need not be set, and stand-ins take their place. The store's URL is the exception: the run
+    /// history is read from that database, so an unset variable is named as such.
     pub fn load_offline(&self) -> Result<Config, Failure> {
         let text = std::fs::read_to_string(&self.path).map_err(|e| {
             Failure::Usage(anyhow!(
@@ -35,25 +36,47 @@ impl ConfigArg {
                 self.path.display()
             ))
         })?;
+        let stood_in = std::cell::RefCell::new(Vec::new());
         let env = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| Some("https://unused.invalid/".into()))
+            std::env::var(name).ok().or_else(|| {
+                stood_in.borrow_mut().push(name.to_owned());
+                Some("https://unused.invalid/".into())
+            })
         };
-        Config::parse(&text, &self.path, &env).map_err(|e| Failure::Usage(anyhow!(e)))
+        Config::parse(&text, &self.path, &env).map_err(|e| {
+            if let ConfigError::Invalid { key: Some(key), .. } = &e
+                && key == "store.url_env"
+                && let Some(name) = &config_store_url_env(&stood_in.borrow(), &e)
+            {
+                return Failure::Usage(anyhow!(
+                    "{}: store.url_env: the environment variable {name} is not set or empty",
+                    self.path.display()
+                ));
+            }
+            Failure::Usage(anyhow!(e))
+        })
     }
 }
 
-/// The run history and applied state named by `[store].path`.
-pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, Failure> {
-    SqliteStore::open(&config.store.path)
+/// The unset variable a store URL error is about: the one stood in for that the message names.
+fn config_store_url_env(stood_in: &[String], error: &ConfigError) -> Option<String> {
+    let message = error.to_string();
+    stood_in
+        .iter()
+        .find(|name| message.contains(&format!("the value of {name} ")))
+        .cloned()
+}
+
+/// The run history and applied state `[store]` names (a SQLite file or a PostgreSQL database).
+pub async fn open_store(config: &Config) -> Result<Arc<AnyStore>, Failure> {
+    AnyStore::open(&config.store)
         .await
         .map(Arc::new)
         .map_err(|e| Failure::Runtime(anyhow!(e)))
 }
 
-/// Stores what is queued and closes the file.
-pub async fn close_store(store: Arc<SqliteStore>) -> Result<(), Failure> {
+/// Stores what is queued and closes the database.
+pub async fn close_store(store: Arc<AnyStore>) -> Result<(), Failure> {
     use engine::store::Store;
     let result = match Arc::try_unwrap(store) {
         Ok(store) => store.close().await,

@@ -17,7 +17,7 @@ use coupa_wire::{AlertType, IntegrationContact, IntegrationRef, RunState};
 use engine::config::Config;
 use engine::run::{Quiet, RunOptions, RunReport};
 use engine::store::report::calls_table;
-use engine::store::{ChangeRecord, Outcome, SqliteStore, Store, Verdict};
+use engine::store::{AnyStore, ChangeRecord, Outcome, Store, Verdict};
 use rand::RngExt;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -121,11 +121,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         },
     )
     .map_err(runtime)?;
-    let store = Arc::new(
-        SqliteStore::open(&config.store.path)
-            .await
-            .map_err(runtime)?,
-    );
+    let store = Arc::new(AnyStore::open(&config.store).await.map_err(runtime)?);
 
     let outcome = match days(&config, &store, &running.url()).await {
         Ok(mut checks) => csv_day::day_3(&config, &store, &running.url())
@@ -195,7 +191,7 @@ fn heading(title: &str) {
 /// Day 1 (baseline), then day 2 (plan, sync, call log, mailbox); the checks of day 2.
 async fn days(
     config: &Config,
-    store: &Arc<SqliteStore>,
+    store: &Arc<AnyStore>,
     url: &str,
 ) -> Result<Vec<(bool, &'static str)>, Failure> {
     let hr = config.hr.path.clone();

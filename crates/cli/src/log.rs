@@ -5,6 +5,7 @@
 use crate::Failure;
 use crate::common::{ConfigArg, close_store, open_store, runtime};
 use anyhow::anyhow;
+use engine::config::StoreBackend;
 use engine::store::Store;
 use engine::store::report::{self, PersonLog, RunLog};
 
@@ -34,11 +35,10 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<(), Failure> {
     let config = args.config.load_offline()?;
-    if !config.store.path.exists() {
-        println!(
-            "No runs recorded yet: {} does not exist.",
-            config.store.path.display()
-        );
+    if let StoreBackend::Sqlite(path) = config.store.backend()
+        && !path.exists()
+    {
+        println!("No runs recorded yet: {} does not exist.", path.display());
         return Ok(());
     }
     let store = open_store(&config).await?;

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "../../engine/tests/support/postgres.rs"]
+mod postgres_server;
 mod support;
 
 use serde_json::Value;
@@ -323,4 +325,69 @@ async fn demo_runs_to_the_end_and_leaves_its_files() {
     )
     .await;
     assert_eq!(code(&busy), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_postgres_store_sync_log_and_check_work_and_its_password_is_never_shown() {
+    let pg = postgres_server::Postgres::start();
+    let world = world().await;
+    let text = std::fs::read_to_string(world.config()).unwrap().replace(
+        "[store]\npath = \"coupa-sync.db\"\n",
+        "[store]\nurl_env = \"COUPA_SYNC_DATABASE_URL\"\n",
+    );
+    world.write_config(&text);
+    let url = pg.url_text();
+    let database = [("COUPA_SYNC_DATABASE_URL", url.as_str())];
+    world.hr("P1,jdoe,jdoe@example.com,Jane,Smith,Finance,active");
+
+    let sync = world.run_with(&["sync"], &database).await;
+    assert_eq!(code(&sync), 0, "{}{}", stdout(&sync), stderr(&sync));
+    let log = world.run_with(&["log"], &database).await;
+    assert_eq!(code(&log), 0, "{}", stderr(&log));
+    assert!(
+        stdout(&log).contains("Run 1: succeeded"),
+        "{}",
+        stdout(&log)
+    );
+    assert!(
+        !world.dir.path().join("coupa-sync.db").exists(),
+        "no SQLite file beside the configuration"
+    );
+    let check = world.run_with(&["check"], &database).await;
+    assert_eq!(code(&check), 0, "{}{}", stdout(&check), stderr(&check));
+    let shown = stdout(&check);
+    assert!(
+        shown.contains(&format!(
+            "PostgreSQL postgres://coupa_sync@127.0.0.1:{}/coupa_sync",
+            pg.port
+        )),
+        "{shown}"
+    );
+
+    // `log` needs no Coupa secret, but it does need the database.
+    let unset = world.run(&["log"]).await;
+    assert_eq!(code(&unset), 2, "{}", stderr(&unset));
+    assert!(
+        stderr(&unset)
+            .contains("store.url_env: the environment variable COUPA_SYNC_DATABASE_URL is not set"),
+        "{}",
+        stderr(&unset)
+    );
+
+    // A wrong password: the run fails at the store, saying why, without showing either password.
+    let wrong_url = url.replace(pg.password(), "wrong-db-secret");
+    let wrong = world
+        .run_with(
+            &["sync"],
+            &[("COUPA_SYNC_DATABASE_URL", wrong_url.as_str())],
+        )
+        .await;
+    assert_ne!(code(&wrong), 0);
+    let err = stderr(&wrong);
+    assert!(err.contains("password authentication failed"), "{err}");
+    for out in [&sync, &log, &check, &wrong] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains(pg.password()), "{all}");
+        assert!(!all.contains("wrong-db-secret"), "{all}");
+    }
 }

@@ -11,7 +11,7 @@
 use coupa_sandbox::{ClientCredentials, RateLimit, Running, Sandbox, SandboxConfig};
 use engine::config::Config;
 use engine::run::{ApiCalls, Quiet, RunOptions, RunReport};
-use engine::store::{SqliteStore, Store};
+use engine::store::{AnyStore, SqliteStore, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,7 +110,7 @@ impl Company {
             (name == "BENCH_SECRET").then(|| SECRET.to_string())
         })
         .expect("config");
-        let store = Arc::new(SqliteStore::open(&config.store.path).await.expect("store"));
+        let store = Arc::new(AnyStore::open(&config.store).await.expect("store"));
         let report = engine::run::run(&config, store.clone(), RunOptions::default(), &Quiet)
             .await
             .expect("run");

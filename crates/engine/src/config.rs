@@ -389,20 +389,99 @@ pub enum EmptyValues {
     Clear,
 }
 
-/// `[store]`.
+/// `[store]`: a SQLite file (`path`, the default) or a PostgreSQL database (`url_env`), not both.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The SQLite database file (default `coupa-sync.db` beside the configuration file).
-    #[serde(default = "default_store_path")]
-    pub path: PathBuf,
+    /// The SQLite database file (default `coupa-sync.db` beside the configuration file); `None`
+    /// once the configuration is loaded means PostgreSQL.
+    pub path: Option<PathBuf>,
+    /// The PostgreSQL URL (`postgres://user:password@host:port/database`), inline. Prefer
+    /// `url_env`: the URL holds the password.
+    pub url: Option<SecretString>,
+    /// The environment variable holding the PostgreSQL URL, e.g. `COUPA_SYNC_DATABASE_URL`.
+    pub url_env: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
-            path: default_store_path(),
+            path: Some(default_store_path()),
+            url: None,
+            url_env: None,
         }
+    }
+}
+
+/// Which backend `[store]` names.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreBackend<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a SecretString),
+}
+
+impl StoreConfig {
+    pub fn backend(&self) -> StoreBackend<'_> {
+        match (&self.url, &self.path) {
+            (Some(url), _) => StoreBackend::Postgres(url),
+            (None, Some(path)) => StoreBackend::Sqlite(path),
+            // Not after `Config::load`, which sets the default path.
+            (None, None) => StoreBackend::Sqlite(Path::new("coupa-sync.db")),
+        }
+    }
+
+    /// Where the store is, for people: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self.backend() {
+            StoreBackend::Sqlite(path) => format!("SQLite {}", path.display()),
+            StoreBackend::Postgres(url) => match crate::store::parse_postgres_url(url) {
+                Ok((_, location)) => format!("PostgreSQL {location}"),
+                Err(message) => format!("PostgreSQL (unusable URL: {message})"),
+            },
+        }
+    }
+
+    /// Exactly one of `path` and `url`/`url_env`; the SQLite default when neither is set.
+    fn resolve(
+        &mut self,
+        file: &Path,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let postgres_key = if self.url_env.is_some() {
+            "store.url_env"
+        } else {
+            "store.url"
+        };
+        let postgres = self.url.is_some() || self.url_env.is_some();
+        if postgres && self.path.is_some() {
+            return Err(ConfigError::at(
+                file,
+                postgres_key,
+                "set either store.path (SQLite) or store.url_env (PostgreSQL), not both",
+            ));
+        }
+        resolve(file, "store.url", &mut self.url, &self.url_env, env)?;
+        match &self.url {
+            None => {
+                let path = self.path.take().unwrap_or_else(default_store_path);
+                self.path = Some(base.join(path));
+            }
+            Some(url) => {
+                if let Err(message) = crate::store::parse_postgres_url(url) {
+                    let source = match &self.url_env {
+                        Some(name) => format!("the value of {name}"),
+                        None => "the URL".into(),
+                    };
+                    return Err(ConfigError::at(
+                        file,
+                        postgres_key,
+                        format!("{source} is not a PostgreSQL URL: {message}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -564,7 +643,7 @@ impl Config {
         config.file = file.to_path_buf();
         let base = file.parent().unwrap_or(Path::new(""));
         config.hr.path = base.join(&config.hr.path);
-        config.store.path = base.join(&config.store.path);
+        config.store.resolve(file, base, env)?;
         if let Some(sftp) = &mut config.sftp {
             sftp.resolve_paths(base);
         }

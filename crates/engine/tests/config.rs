@@ -4,7 +4,7 @@
 mod common;
 
 use common::{BASE, SECRET, env};
-use engine::config::{Config, ConfigError, CoupaAuth, HrFormat, Missing};
+use engine::config::{Config, ConfigError, CoupaAuth, HrFormat, Missing, StoreBackend};
 use engine::fields::Field;
 use secrecy::ExposeSecret;
 use std::path::Path;
@@ -75,8 +75,8 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(config.coupa.rate_per_second, 20);
     assert_eq!(config.sync.max_deactivate_share, 0.05);
     assert_eq!(
-        config.store.path,
-        Path::new("/etc/coupa-sync/coupa-sync.db")
+        config.store.path.as_deref(),
+        Some(Path::new("/etc/coupa-sync/coupa-sync.db"))
     );
     // Relative paths are taken from the configuration file's directory.
     assert_eq!(config.hr.path, Path::new("/etc/coupa-sync/hr.csv"));
@@ -339,4 +339,79 @@ fn integration_reporting_needs_its_scopes_and_has_defaults() {
         "{with_scopes}\n[integration]\ncode = \"HR_USERS\"\nhistory = \"some\"\n"
     ));
     assert!(shown.contains("history"), "{shown}");
+}
+
+const DATABASE_URL: &str = "postgres://coupa_sync:db-pa55word@db.internal:5433/coupa_sync";
+
+/// `text` with `COUPA_SYNC_DATABASE_URL` set to `url`.
+fn parse_with_database_url(text: &str, url: &str) -> Result<Config, ConfigError> {
+    Config::parse(
+        text,
+        Path::new("/etc/coupa-sync/sync.toml"),
+        &|name| match name {
+            "COUPA_SYNC_DATABASE_URL" => Some(url.to_owned()),
+            other => env(other),
+        },
+    )
+}
+
+#[test]
+fn a_postgres_store_is_read_from_its_variable_and_its_password_is_never_shown() {
+    let text = format!("{BASE}\n[store]\nurl_env = \"COUPA_SYNC_DATABASE_URL\"\n");
+    let config = parse_with_database_url(&text, DATABASE_URL).unwrap();
+    match config.store.backend() {
+        StoreBackend::Postgres(url) => assert_eq!(url.expose_secret(), DATABASE_URL),
+        StoreBackend::Sqlite(path) => panic!("expected PostgreSQL, got the file {path:?}"),
+    }
+    assert_eq!(config.store.path, None);
+    assert_eq!(
+        config.store.describe(),
+        "PostgreSQL postgres://coupa_sync@db.internal:5433/coupa_sync"
+    );
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("db-pa55word"), "{debug}");
+    assert!(debug.contains("COUPA_SYNC_DATABASE_URL"), "{debug}");
+
+    // Inline (discouraged) works the same and is not shown either.
+    let inline = format!("{BASE}\n[store]\nurl = \"{DATABASE_URL}\"\n");
+    let config = parse(&inline).unwrap();
+    assert!(matches!(config.store.backend(), StoreBackend::Postgres(_)));
+    assert!(!format!("{config:?}").contains("db-pa55word"));
+}
+
+#[test]
+fn the_store_is_a_file_or_a_database_not_both_and_a_bad_url_is_not_shown() {
+    let both =
+        format!("{BASE}\n[store]\npath = \"runs.db\"\nurl_env = \"COUPA_SYNC_DATABASE_URL\"\n");
+    let shown = parse_with_database_url(&both, DATABASE_URL)
+        .unwrap_err()
+        .to_string();
+    assert!(shown.contains("store.url_env"), "{shown}");
+    assert!(shown.contains("not both"), "{shown}");
+
+    let from_env = format!("{BASE}\n[store]\nurl_env = \"COUPA_SYNC_DATABASE_URL\"\n");
+    for bad in [
+        "mysql://coupa_sync:db-pa55word@db.internal/coupa_sync",
+        "postgres://coupa_sync:db-pa55word@db.internal:notaport/coupa_sync",
+    ] {
+        let shown = parse_with_database_url(&from_env, bad)
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("store.url_env"), "{shown}");
+        assert!(shown.contains("COUPA_SYNC_DATABASE_URL"), "{shown}");
+        assert!(shown.contains("not a PostgreSQL URL"), "{shown}");
+        assert!(!shown.contains("db-pa55word"), "{shown}");
+    }
+
+    let unset = error(&format!(
+        "{BASE}\n[store]\nurl_env = \"NO_SUCH_DATABASE_URL\"\n"
+    ));
+    assert!(unset.contains("store.url_env"), "{unset}");
+    assert!(unset.contains("NO_SUCH_DATABASE_URL"), "{unset}");
+
+    let inline = error(&format!(
+        "{BASE}\n[store]\nurl = \"postgres://u:inline-pa55@h:99999/db\"\n"
+    ));
+    assert!(inline.contains("store.url:"), "{inline}");
+    assert!(!inline.contains("inline-pa55"), "{inline}");
 }

@@ -10,12 +10,15 @@
 
 #[path = "support/e2e.rs"]
 mod e2e;
+#[path = "support/postgres.rs"]
+mod postgres_server;
 use coupa_sandbox::{ClientCredentials, Running, Sandbox, SandboxConfig};
 use e2e::{json_of, person, roles, row, user, verdict};
 use engine::config::Config;
 use engine::detect::Mode;
 use engine::run::{Quiet, RunOptions, RunReport};
-use engine::store::{CallRecord, Outcome, RunStatus, SqliteStore, Store, Verdict};
+use engine::store::{AnyStore, CallRecord, Outcome, RunStatus, Store, Verdict};
+use postgres_server::Postgres;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +73,8 @@ struct World {
     extra: String,
     /// Lines added to `[coupa]`.
     coupa_extra: String,
+    /// The PostgreSQL server holding the store, instead of the SQLite file.
+    postgres: Option<Postgres>,
 }
 
 /// A Coupa user as the reference file takes it.
@@ -105,6 +110,7 @@ impl World {
             running,
             extra: String::new(),
             coupa_extra: String::new(),
+            postgres: None,
         }
     }
 
@@ -139,15 +145,28 @@ starttls = false
         self.configure("\n[integration]\ncode = \"HR_USERS\"\nend_system = \"Workday\"\n");
     }
 
+    /// The store in a fresh PostgreSQL database (`[store] url_env`) instead of the SQLite file.
+    fn store_in_postgres(&mut self) {
+        self.postgres = Some(Postgres::start());
+    }
+
     fn config(&self) -> Config {
-        let text = CONFIG.replace("{url}", &self.running.url()).replace(
+        let mut text = CONFIG.replace("{url}", &self.running.url()).replace(
             "burst = 100\n",
             &format!("burst = 100\n{}", self.coupa_extra),
         ) + &self.extra;
+        if self.postgres.is_some() {
+            text = text.replace(
+                "[store]\npath = \"coupa-sync.db\"\n",
+                "[store]\nurl_env = \"E2E_DATABASE_URL\"\n",
+            );
+        }
         let path = self.dir.path().join("coupa-sync.toml");
         std::fs::write(&path, &text).unwrap();
-        Config::parse(&text, &path, &|name| {
-            (name == "E2E_CLIENT_SECRET").then(|| SECRET.to_string())
+        Config::parse(&text, &path, &|name| match name {
+            "E2E_CLIENT_SECRET" => Some(SECRET.to_string()),
+            "E2E_DATABASE_URL" => self.postgres.as_ref().map(Postgres::url_text),
+            _ => None,
         })
         .unwrap()
     }
@@ -165,7 +184,7 @@ starttls = false
 
     async fn run_with(&self, options: RunOptions) -> RunReport {
         let config = self.config();
-        let store = Arc::new(SqliteStore::open(&config.store.path).await.unwrap());
+        let store = Arc::new(AnyStore::open(&config.store).await.unwrap());
         let report = engine::run::run(&config, store.clone(), options, &Quiet)
             .await
             .unwrap();
@@ -177,10 +196,8 @@ starttls = false
         self.run_with(RunOptions::default()).await
     }
 
-    async fn store(&self) -> SqliteStore {
-        SqliteStore::open(self.dir.path().join("coupa-sync.db"))
-            .await
-            .unwrap()
+    async fn store(&self) -> AnyStore {
+        AnyStore::open(&self.config().store).await.unwrap()
     }
 
     async fn calls(&self, run_id: i64) -> Vec<CallRecord> {
@@ -1190,4 +1207,58 @@ async fn a_run_that_fails_before_planning_is_a_failed_coupa_run_with_the_reason_
         .as_str()
         .unwrap();
     assert!(message.contains("hr.csv"), "{message}");
+}
+
+#[tokio::test]
+async fn with_a_postgres_store_runs_calls_and_the_applied_state_carry_over_to_the_next_run() {
+    let mut world = World::new(vec![user("E1", "USER_TEST", "user", "test")]).await;
+    world.store_in_postgres();
+    let jane = "P2,E2,jdoe,jane.doe@example.com,Jane,Doe,Sales,CC-7,active,Buyer";
+    world.hr(&[row("P1", "E1", "USER_TEST", "user", "test"), jane.into()]);
+    let first = world.sync().await;
+    assert_eq!(first.run.status, RunStatus::Succeeded, "{first:#?}");
+    assert_eq!(person(&first, "P2").action, "create");
+
+    // Only P1's last name changes: P2 is known unchanged from the applied state in PostgreSQL.
+    world.hr(&[
+        row("P1", "E1", "USER_TEST", "user", "test new"),
+        jane.into(),
+    ]);
+    let second = world.sync().await;
+    assert_eq!(second.run.status, RunStatus::Succeeded, "{second:#?}");
+    assert_eq!(second.run.counts.updated, 1, "{second:#?}");
+    assert_eq!(second.run.counts.created, 0, "{second:#?}");
+    assert!(
+        second.changes.iter().all(|c| c.hr_key != "P2"),
+        "{second:#?}"
+    );
+    assert_eq!(world.users().await["USER_TEST"]["lastname"], "test new");
+
+    let store = world.store().await;
+    assert!(
+        store
+            .location()
+            .starts_with("postgres://coupa_sync@127.0.0.1:")
+    );
+    assert_eq!(store.last_run().await.unwrap(), Some(second.run.clone()));
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 2);
+    let calls = store.calls_for_run(second.run.id).await.unwrap();
+    assert_eq!(methods_for(&calls, "P1"), ["PUT"], "{calls:#?}");
+    assert!(methods_for(&calls, "P2").is_empty(), "{calls:#?}");
+    let applied = store.applied_state().await.unwrap();
+    assert_eq!(applied.len(), 2);
+    for call in store
+        .calls_for_run(first.run.id)
+        .await
+        .unwrap()
+        .iter()
+        .chain(&calls)
+    {
+        let text = format!("{call:?}");
+        assert!(
+            !text.contains(SECRET),
+            "the client secret reached the store: {text}"
+        );
+    }
+    store.close().await.unwrap();
 }

@@ -1,14 +1,123 @@
-//! The run journal and call log on a real SQLite file: what is recorded is read back after a reopen,
-//! queries select what `coupa-sync log` promises, and secrets never reach the file.
+//! The run journal and call log on both backends, each test once on a real SQLite file and once on
+//! a real PostgreSQL server: what is recorded is read back after a reopen, queries select what
+//! `coupa-sync log` promises, and secrets never reach the disk.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "support/postgres.rs"]
+mod postgres_server;
+
 use chrono::{TimeZone, Utc};
 use engine::store::{
-    AppliedRecord, CallRecord, ChangeRecord, FieldVerdict, Outcome, RunCounts, RunMode, RunStatus,
-    SqliteStore, Store, StoreError, Verdict,
+    AnyStore, AppliedRecord, CallRecord, ChangeRecord, FieldVerdict, Outcome, PostgresStore,
+    RunCounts, RunMode, RunStatus, SqliteStore, Store, StoreError, Verdict,
 };
+use postgres_server::Postgres;
+use secrecy::SecretString;
 use std::sync::Arc;
+use tempfile::TempDir;
+
+/// A fresh, empty database of one backend.
+enum Db {
+    Sqlite(TempDir),
+    Postgres(Postgres),
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    fn postgres() -> Db {
+        Db::Postgres(Postgres::start())
+    }
+
+    /// Opens (or reopens) the store, as coupa-sync does at the start of a command.
+    async fn open(&self) -> AnyStore {
+        self.try_open().await.unwrap()
+    }
+
+    async fn try_open(&self) -> Result<AnyStore, StoreError> {
+        Ok(match self {
+            Db::Sqlite(dir) => AnyStore::Sqlite(SqliteStore::open(dir.path().join("s.db")).await?),
+            Db::Postgres(pg) => AnyStore::Postgres(PostgresStore::open(&pg.url()).await?),
+        })
+    }
+
+    /// Runs SQL behind the store's back (to age a schema, say).
+    async fn sql(&self, sql: &'static str) {
+        match self {
+            Db::Sqlite(dir) => {
+                let path = dir.path().join("s.db");
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Db::Postgres(pg) => {
+                pg.sql(sql);
+            }
+        }
+    }
+
+    /// Every byte the database wrote to disk, as text (lossy), to look for what must not be there.
+    fn on_disk(&self) -> String {
+        let files = match self {
+            // The database, and its WAL and shared-memory files if any are left.
+            Db::Sqlite(dir) => std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect(),
+            // Tables and write-ahead log, once PostgreSQL has written out what it holds in memory.
+            Db::Postgres(pg) => {
+                pg.checkpoint();
+                pg.data_files()
+            }
+        };
+        let mut bytes = Vec::new();
+        for file in files {
+            bytes.extend(std::fs::read(file).unwrap());
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Each test body runs once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Db::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Db::postgres()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_run_is_read_back_after_reopening_the_store,
+    an_unfinished_run_stays_running_and_newer_runs_come_first,
+    a_persons_history_spans_runs_with_their_own_calls,
+    errors_only_keeps_failed_people_and_refused_or_ignored_fields,
+    applied_state_round_trips_and_later_saves_replace_earlier_ones,
+    secrets_put_through_record_call_never_reach_the_disk,
+    many_tasks_recording_calls_at_once_lose_none,
+    one_unstorable_record_is_reported_and_does_not_lose_the_others,
+    long_bodies_are_cut_and_say_so,
+    a_database_from_a_newer_coupa_sync_is_refused,
+    a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_runs,
+);
 
 fn change(run_id: i64, hr_key: &str, outcome: Outcome, fields: Vec<FieldVerdict>) -> ChangeRecord {
     ChangeRecord {
@@ -53,11 +162,8 @@ fn call(run_id: i64, hr_key: Option<&str>, method: &str, path: &str, status: u16
     }
 }
 
-#[tokio::test]
-async fn a_run_is_read_back_after_reopening_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("coupa-sync.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn a_run_is_read_back_after_reopening_the_store(db: Db) {
+    let store = db.open().await;
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     assert_eq!(run.status, RunStatus::Running);
     let applied = change(
@@ -109,7 +215,7 @@ async fn a_run_is_read_back_after_reopening_the_file() {
     assert!(finished.finished_at.unwrap() >= finished.started_at);
     store.close().await.unwrap();
 
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.last_run().await.unwrap(), Some(finished.clone()));
     assert_eq!(store.run(run.id).await.unwrap(), Some(finished));
     assert_eq!(store.run(run.id + 1).await.unwrap(), None);
@@ -120,15 +226,12 @@ async fn a_run_is_read_back_after_reopening_the_file() {
     assert_eq!(store.calls_for_run(run.id).await.unwrap(), calls);
 }
 
-#[tokio::test]
-async fn an_unfinished_run_stays_running_and_newer_runs_come_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn an_unfinished_run_stays_running_and_newer_runs_come_first(db: Db) {
+    let store = db.open().await;
     let first = store.begin_run(RunMode::Csv, true).await.unwrap();
     let second = store.begin_run(RunMode::Api, false).await.unwrap();
     store.close().await.unwrap();
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     let runs = store.recent_runs(10).await.unwrap();
     assert_eq!(runs, vec![second, first.clone()]);
     assert_eq!(runs[1].status, RunStatus::Running);
@@ -142,10 +245,8 @@ async fn an_unfinished_run_stays_running_and_newer_runs_come_first() {
     assert!(matches!(err, StoreError::NoRun(999)), "{err}");
 }
 
-#[tokio::test]
-async fn a_persons_history_spans_runs_with_their_own_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+async fn a_persons_history_spans_runs_with_their_own_calls(db: Db) {
+    let store = db.open().await;
 
     // Run 1 creates E1: the POST carries E1's key; a batched lookup belongs to nobody.
     let run1 = store.begin_run(RunMode::Api, false).await.unwrap();
@@ -211,10 +312,8 @@ async fn a_persons_history_spans_runs_with_their_own_calls() {
     assert!(store.person_history("nobody").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn errors_only_keeps_failed_people_and_refused_or_ignored_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+async fn errors_only_keeps_failed_people_and_refused_or_ignored_fields(db: Db) {
+    let store = db.open().await;
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     let fine = change(
         run.id,
@@ -251,11 +350,8 @@ async fn errors_only_keeps_failed_people_and_refused_or_ignored_fields() {
     assert_eq!(store.changes_for_run(run.id, false).await.unwrap().len(), 5);
 }
 
-#[tokio::test]
-async fn applied_state_round_trips_and_later_saves_replace_earlier_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn applied_state_round_trips_and_later_saves_replace_earlier_ones(db: Db) {
+    let store = db.open().await;
     assert!(store.applied_state().await.unwrap().is_empty());
     let at = Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0).unwrap();
     let e1 = AppliedRecord {
@@ -287,21 +383,14 @@ async fn applied_state_round_trips_and_later_saves_replace_earlier_ones() {
     };
     store.save_applied(vec![e1_later.clone()]);
     store.close().await.unwrap();
-    let state = SqliteStore::open(&path)
-        .await
-        .unwrap()
-        .applied_state()
-        .await
-        .unwrap();
+    let state = db.open().await.applied_state().await.unwrap();
     assert_eq!(state.len(), 2);
     assert_eq!(state["E1"], e1_later);
     assert_eq!(state["E2"], e2);
 }
 
-#[tokio::test]
-async fn secrets_put_through_record_call_never_reach_the_database_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+async fn secrets_put_through_record_call_never_reach_the_disk(db: Db) {
+    let store = db.open().await;
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     let secrets = [
         "CLIENTSECRET1",
@@ -357,12 +446,8 @@ async fn secrets_put_through_record_call_never_reach_the_database_file() {
     assert_eq!(stored[1].path, "/api/users/7?access_token=[redacted]");
     store.close().await.unwrap();
 
-    // Every byte SQLite wrote: the database, and its WAL and shared-memory files if any are left.
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    let on_disk = db.on_disk();
+    let contains = |needle: &str| on_disk.contains(needle);
     // The search itself works: what is not secret is there.
     assert!(contains("VISIBLE-LOGIN"));
     assert!(contains("[redacted]"));
@@ -371,10 +456,8 @@ async fn secrets_put_through_record_call_never_reach_the_database_file() {
     }
 }
 
-#[tokio::test]
-async fn many_tasks_recording_calls_at_once_lose_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("s.db")).await.unwrap());
+async fn many_tasks_recording_calls_at_once_lose_none(db: Db) {
+    let store = Arc::new(db.open().await);
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     let tasks = 40;
     let per_task = 60;
@@ -416,10 +499,8 @@ async fn many_tasks_recording_calls_at_once_lose_none() {
     assert_eq!(seen.len(), tasks * per_task, "every call exactly once");
 }
 
-#[tokio::test]
-async fn one_unstorable_record_is_reported_and_does_not_lose_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+async fn one_unstorable_record_is_reported_and_does_not_lose_the_others(db: Db) {
+    let store = db.open().await;
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     store.record_change(change(run.id, "E1", Outcome::Applied, vec![]));
     store.record_change(change(999, "E2", Outcome::Applied, vec![]));
@@ -438,10 +519,8 @@ async fn one_unstorable_record_is_reported_and_does_not_lose_the_others() {
     store.flush().await.unwrap();
 }
 
-#[tokio::test]
-async fn long_bodies_are_cut_and_say_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("s.db")).await.unwrap();
+async fn long_bodies_are_cut_and_say_so(db: Db) {
+    let store = db.open().await;
     let run = store.begin_run(RunMode::Api, false).await.unwrap();
     let body = "é".repeat(60_000); // 120,000 bytes
     store.record_call(CallRecord {
@@ -465,49 +544,26 @@ async fn long_bodies_are_cut_and_say_so() {
     );
 }
 
-#[tokio::test]
-async fn a_database_from_a_newer_coupa_sync_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    SqliteStore::open(&path)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO schema_version (version) VALUES (99)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let err = SqliteStore::open(&path).await.unwrap_err();
+async fn a_database_from_a_newer_coupa_sync_is_refused(db: Db) {
+    db.open().await.close().await.unwrap();
+    db.sql("INSERT INTO schema_version (version) VALUES (99)")
+        .await;
+    let err = db.try_open().await.unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
-#[tokio::test]
-async fn a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_runs(db: Db) {
+    let store = db.open().await;
     let old = store.begin_run(RunMode::Api, false).await.unwrap();
     store.close().await.unwrap();
     // Back to schema version 2, as a store written by the previous release.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::raw_sql(
+    db.sql(
         "ALTER TABLE runs DROP COLUMN coupa_run_id; DELETE FROM schema_version WHERE version = 3;",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    .await;
 
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.run(old.id).await.unwrap().unwrap().coupa_run_id, None);
     let new = store.begin_run(RunMode::Api, false).await.unwrap();
     store.set_coupa_run(new.id, 12).await.unwrap();
@@ -520,4 +576,48 @@ async fn a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_run
         store.set_coupa_run(999, 1).await,
         Err(StoreError::NoRun(999))
     ));
+}
+
+#[tokio::test]
+async fn the_postgres_password_appears_in_no_error_nor_debug_output() {
+    let pg = Postgres::start();
+    let store = PostgresStore::open(&pg.url()).await.unwrap();
+    let shown = format!("{store:?} {}", store.location());
+    assert!(shown.contains("coupa_sync@127.0.0.1"), "{shown}");
+    assert!(!shown.contains(pg.password()), "{shown}");
+    store.close().await.unwrap();
+
+    // The server refuses a wrong password; the error says so without repeating it.
+    let wrong = "wrong-secret-4711";
+    let url = pg.url_text().replace(pg.password(), wrong);
+    let err = PostgresStore::open(&SecretString::from(url))
+        .await
+        .unwrap_err();
+    let message = format!("{err} {err:?}");
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+    assert!(message.contains("127.0.0.1"), "{message}");
+    assert!(!message.contains(wrong), "{message}");
+}
+
+#[tokio::test]
+async fn postgres_stores_opened_at_once_on_a_new_database_migrate_it_once() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    // Several coupa-sync processes starting together on a fresh database: each open waits for the
+    // migration in progress instead of failing on tables another one is creating.
+    let opens = (0..4).map(|_| PostgresStore::open(&url));
+    let stores = futures::future::join_all(opens).await;
+    for store in stores {
+        let store = store.unwrap();
+        assert!(store.recent_runs(1).await.unwrap().is_empty());
+        store.close().await.unwrap();
+    }
+    assert_eq!(
+        pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")
+            .trim(),
+        "1,2,3"
+    );
 }

@@ -9,7 +9,7 @@ use crate::common::runtime;
 use crate::{plan, sync};
 use engine::config::Config;
 use engine::run::{Quiet, RunOptions, RunReport};
-use engine::store::{ChangeRecord, CsvFileStatus, Outcome, RunMode, SqliteStore, Verdict};
+use engine::store::{AnyStore, ChangeRecord, CsvFileStatus, Outcome, RunMode, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ pub(super) const DAY_3: &str = include_str!("../../demo/hr-day3.csv");
 
 pub(super) async fn day_3(
     config: &Config,
-    store: &Arc<SqliteStore>,
+    store: &Arc<AnyStore>,
     url: &str,
 ) -> Result<Vec<(bool, &'static str)>, Failure> {
     let run = |dry_run: bool| {

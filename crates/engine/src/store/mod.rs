@@ -1,17 +1,24 @@
 //! The run journal and call log: runs, each person's changes with their per-field verdicts, every API
 //! call, and the state last applied successfully per person (which the next run's change detection
-//! reads). `Store` is the backend-neutral interface; `SqliteStore` is the default backend.
+//! reads). `Store` is the backend-neutral interface; `SqliteStore` (one file, the default) and
+//! `PostgresStore` (a shared server) are its backends, and `AnyStore` is whichever `[store]` names.
 //!
 //! Writes on the hot path (`record_call`, `record_change`, `save_applied`) are queued and stored in
 //! batches by a background writer, so the apply loop never waits on the disk; `flush` waits for
 //! everything queued so far and reports any write that failed.
 
+mod any;
+mod common;
+mod postgres;
 mod records;
 mod redact;
 pub mod report;
 mod schema;
 mod sqlite;
 
+pub use any::AnyStore;
+pub use postgres::PostgresStore;
+pub(crate) use postgres::parse_postgres_url;
 pub use records::{
     AppliedRecord, CallRecord, ChangeRecord, CsvFileRecord, CsvFileStatus, FieldVerdict, Outcome,
     PersonChange, RunCounts, RunMode, RunRecord, RunStatus, Verdict,
@@ -21,10 +28,9 @@ pub use sqlite::SqliteStore;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 
-/// Where runs, changes, calls and the applied state are kept. SQL stays portable (numbered
-/// parameters, `RETURNING`, `ON CONFLICT`) so a PostgreSQL backend can follow the SQLite one.
+/// Where runs, changes, calls and the applied state are kept. The SQL is portable (numbered
+/// parameters, `RETURNING`, `ON CONFLICT`): both backends run the same queries.
 pub trait Store: Send + Sync {
     /// Starts a run: status `running`, `started_at` now.
     fn begin_run(
@@ -126,13 +132,14 @@ pub trait Store: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    /// `store` names the database: the SQLite file, or the PostgreSQL URL without its password.
+    #[error("store {store}: {source}")]
+    Open { store: String, source: sqlx::Error },
     #[error(
-        "store {path}: schema version {found} is newer than this coupa-sync knows ({known}); use a newer coupa-sync"
+        "store {store}: schema version {found} is newer than this coupa-sync knows ({known}); use a newer coupa-sync"
     )]
     TooNew {
-        path: PathBuf,
+        store: String,
         found: i64,
         known: i64,
     },

@@ -3,29 +3,23 @@
 //! commit, so a batch costs little). A crash loses at most the last batch: those people are simply
 //! not recorded as applied and are tried again by the next run.
 
+use super::common::{
+    BATCH, Queued, applied_from, call_from, change_from, csv_file_from, describe, json_of,
+    run_from, saturating_i64, stored_body, stored_coupa_errors, time_text,
+};
 use super::records::{
     AppliedRecord, CallRecord, ChangeRecord, CsvFileRecord, PersonChange, RunCounts, RunMode,
     RunRecord, RunStatus, name_of,
 };
-use super::schema::MIGRATIONS;
+use super::schema::SQLITE_MIGRATIONS;
 use super::{Store, StoreError, redact};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
+use chrono::Utc;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// Records stored per transaction at most.
-const BATCH: usize = 500;
-/// Bodies longer than this are cut (a page of users can be large; the log is for people to read).
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A store in one SQLite file. Cheap to share by reference; `close` flushes and closes it.
 #[derive(Debug)]
@@ -35,21 +29,12 @@ pub struct SqliteStore {
     queue: mpsc::UnboundedSender<Queued>,
 }
 
-#[derive(Debug)]
-enum Queued {
-    Change(ChangeRecord),
-    Call(CallRecord),
-    Applied(Vec<AppliedRecord>),
-    /// Answered with the first failure since the previous flush, once everything before it is stored.
-    Flush(oneshot::Sender<Option<String>>),
-}
-
 impl SqliteStore {
     /// Opens the database at `path`, creating it and bringing its schema up to date.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let open_error = |source| StoreError::Open {
-            path: path.clone(),
+            store: path.display().to_string(),
             source,
         };
         let options = SqliteConnectOptions::new()
@@ -106,7 +91,7 @@ impl SqliteStore {
 /// Brings the schema up to date; true when a migration was applied.
 async fn migrate(pool: &SqlitePool, path: &Path) -> Result<bool, StoreError> {
     let open_error = |source| StoreError::Open {
-        path: path.to_path_buf(),
+        store: path.display().to_string(),
         source,
     };
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -118,16 +103,16 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<bool, StoreError> {
         .await
         .map_err(open_error)?;
     let found = found.unwrap_or(0);
-    let known = MIGRATIONS.len() as i64;
+    let known = SQLITE_MIGRATIONS.len() as i64;
     if found > known {
         return Err(StoreError::TooNew {
-            path: path.to_path_buf(),
+            store: path.display().to_string(),
             found,
             known,
         });
     }
-    let pending = (found as usize) < MIGRATIONS.len();
-    for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+    let pending = (found as usize) < SQLITE_MIGRATIONS.len();
+    for (version, sql) in (1..).zip(SQLITE_MIGRATIONS).skip(found as usize) {
         let mut tx = pool.begin().await.map_err(open_error)?;
         sqlx::raw_sql(*sql)
             .execute(&mut *tx)
@@ -200,15 +185,6 @@ async fn write_batch(pool: &SqlitePool, records: &[Queued]) -> Result<(), String
     }
 }
 
-fn describe(record: &Queued) -> String {
-    match record {
-        Queued::Change(c) => format!("change of {} in run {}", c.hr_key, c.run_id),
-        Queued::Call(c) => format!("call {} {} in run {}", c.method, c.path, c.run_id),
-        Queued::Applied(list) => format!("applied state of {} people", list.len()),
-        Queued::Flush(_) => "flush".into(),
-    }
-}
-
 async fn write_one(conn: &mut sqlx::SqliteConnection, record: &Queued) -> Result<(), sqlx::Error> {
     match record {
         Queued::Change(c) => {
@@ -231,11 +207,6 @@ async fn write_one(conn: &mut sqlx::SqliteConnection, record: &Queued) -> Result
             .await?;
         }
         Queued::Call(c) => {
-            let coupa_errors: Vec<String> = c
-                .coupa_errors
-                .iter()
-                .map(|m| redact(m).into_owned())
-                .collect();
             sqlx::query(
                 "INSERT INTO calls (run_id, hr_key, at, method, path, status, duration_ms, attempt,
                     rate_wait_ms, request_body, response_body, coupa_errors, error)
@@ -252,7 +223,7 @@ async fn write_one(conn: &mut sqlx::SqliteConnection, record: &Queued) -> Result
             .bind(saturating_i64(c.rate_wait_ms))
             .bind(c.request_body.as_deref().map(stored_body))
             .bind(c.response_body.as_deref().map(stored_body))
-            .bind(json_of(&coupa_errors))
+            .bind(stored_coupa_errors(c))
             .bind(c.error.as_deref().map(|e| redact(e).into_owned()))
             .execute(&mut *conn)
             .await?;
@@ -278,19 +249,6 @@ async fn write_one(conn: &mut sqlx::SqliteConnection, record: &Queued) -> Result
         Queued::Flush(_) => {}
     }
     Ok(())
-}
-
-/// A body as stored: secrets redacted, cut at `MAX_BODY_BYTES`.
-fn stored_body(body: &str) -> String {
-    let body = redact(body);
-    if body.len() <= MAX_BODY_BYTES {
-        return body.into_owned();
-    }
-    let mut cut = MAX_BODY_BYTES;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}\n… [cut: {} bytes in all]", &body[..cut], body.len())
 }
 
 impl Store for SqliteStore {
@@ -535,156 +493,4 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?)
     }
-}
-
-fn time_text(at: DateTime<Utc>) -> String {
-    // Fixed width, so text order is time order.
-    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn json_of<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
-}
-
-fn corrupt(table: &'static str, id: &dyn Display, message: &dyn Display) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        id: id.to_string(),
-        message: message.to_string(),
-    }
-}
-
-fn parse_time(
-    table: &'static str,
-    id: &dyn Display,
-    text: &str,
-) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| corrupt(table, &id, &format!("time {text:?}: {e}")))
-}
-
-fn word<T: DeserializeOwned>(table: &'static str, id: i64, text: String) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| corrupt(table, &id, &e))
-}
-
-fn json<T: DeserializeOwned>(table: &'static str, id: i64, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt(table, &id, &e))
-}
-
-fn count(table: &'static str, id: i64, row: &SqliteRow, column: &str) -> Result<u32, StoreError> {
-    let n: i64 = row.try_get(column)?;
-    u32::try_from(n).map_err(|_| corrupt(table, &id, &format!("{column} = {n}")))
-}
-
-fn run_from(row: &SqliteRow) -> Result<RunRecord, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let t = "runs";
-    let finished: Option<String> = row.try_get("finished_at")?;
-    Ok(RunRecord {
-        id,
-        started_at: parse_time(t, &id, &row.try_get::<String, _>("started_at")?)?,
-        finished_at: finished.map(|f| parse_time(t, &id, &f)).transpose()?,
-        mode: word(t, id, row.try_get("mode")?)?,
-        dry_run: row.try_get("dry_run")?,
-        status: word(t, id, row.try_get("status")?)?,
-        counts: RunCounts {
-            people: count(t, id, row, "people")?,
-            created: count(t, id, row, "created")?,
-            updated: count(t, id, row, "updated")?,
-            deactivated: count(t, id, row, "deactivated")?,
-            reactivated: count(t, id, row, "reactivated")?,
-            unchanged: count(t, id, row, "unchanged")?,
-            failed: count(t, id, row, "failed")?,
-        },
-        note: row.try_get("note")?,
-        coupa_run_id: row.try_get("coupa_run_id")?,
-    })
-}
-
-fn change_from(row: &SqliteRow) -> Result<ChangeRecord, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let t = "changes";
-    Ok(ChangeRecord {
-        run_id: row.try_get("run_id")?,
-        hr_key: row.try_get("hr_key")?,
-        login: row.try_get("login")?,
-        coupa_id: row.try_get("coupa_id")?,
-        action: row.try_get("action")?,
-        outcome: word(t, id, row.try_get("outcome")?)?,
-        fields: json(t, id, &row.try_get::<String, _>("fields")?)?,
-        errors: json(t, id, &row.try_get::<String, _>("errors")?)?,
-        technical_error: row.try_get("technical_error")?,
-    })
-}
-
-fn call_from(row: &SqliteRow) -> Result<CallRecord, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let t = "calls";
-    let status: Option<i64> = row.try_get("status")?;
-    let non_negative = |column: &str| -> Result<u64, StoreError> {
-        let n: i64 = row.try_get(column)?;
-        u64::try_from(n).map_err(|_| corrupt(t, &id, &format!("{column} = {n}")))
-    };
-    Ok(CallRecord {
-        run_id: row.try_get("run_id")?,
-        hr_key: row.try_get("hr_key")?,
-        at: parse_time(t, &id, &row.try_get::<String, _>("at")?)?,
-        method: row.try_get("method")?,
-        path: row.try_get("path")?,
-        status: status
-            .map(|s| u16::try_from(s).map_err(|_| corrupt(t, &id, &format!("status = {s}"))))
-            .transpose()?,
-        duration_ms: non_negative("duration_ms")?,
-        attempt: count(t, id, row, "attempt")?,
-        rate_wait_ms: non_negative("rate_wait_ms")?,
-        request_body: row.try_get("request_body")?,
-        response_body: row.try_get("response_body")?,
-        coupa_errors: json(t, id, &row.try_get::<String, _>("coupa_errors")?)?,
-        error: row.try_get("error")?,
-    })
-}
-
-fn applied_from(row: &SqliteRow) -> Result<AppliedRecord, StoreError> {
-    let t = "applied";
-    let hr_key: String = row.try_get("hr_key")?;
-    let fingerprint: String = row.try_get("fingerprint")?;
-    let fields: String = row.try_get("fields")?;
-    Ok(AppliedRecord {
-        fingerprint: u64::from_str_radix(&fingerprint, 16)
-            .map_err(|e| corrupt(t, &hr_key, &format!("fingerprint {fingerprint:?}: {e}")))?,
-        fields: serde_json::from_str(&fields).map_err(|e| corrupt(t, &hr_key, &e))?,
-        coupa_id: row.try_get("coupa_id")?,
-        updated_at: parse_time(t, &hr_key, &row.try_get::<String, _>("updated_at")?)?,
-        hr_key,
-    })
-}
-
-fn csv_file_from(row: &SqliteRow) -> Result<CsvFileRecord, StoreError> {
-    let t = "csv_files";
-    let name: String = row.try_get("name")?;
-    let time = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-        let text: Option<String> = row.try_get(column)?;
-        text.map(|text| parse_time(t, &name, &text)).transpose()
-    };
-    let status: String = row.try_get("status")?;
-    let rows: String = row.try_get("rows")?;
-    let row_count: i64 = row.try_get("row_count")?;
-    Ok(CsvFileRecord {
-        run_id: row.try_get("run_id")?,
-        status: serde_json::from_value(serde_json::Value::String(status))
-            .map_err(|e| corrupt(t, &name, &e))?,
-        written_at: time("written_at")?.ok_or_else(|| corrupt(t, &name, &"no written_at"))?,
-        uploaded_at: time("uploaded_at")?,
-        finished_at: time("finished_at")?,
-        row_count: u32::try_from(row_count)
-            .map_err(|_| corrupt(t, &name, &format!("row_count = {row_count}")))?,
-        rows: serde_json::from_str(&rows).map_err(|e| corrupt(t, &name, &e))?,
-        note: row.try_get("note")?,
-        name,
-    })
 }
