@@ -19,13 +19,15 @@ if ! command -v sftp >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then
     $SUDO apt-get install -y -qq openssh-server openssh-client >/dev/null
 fi
 
-# The store's tests start a throw-away PostgreSQL cluster with initdb and pg_ctl.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-    echo "== installing postgresql"
+# The store's tests start a throw-away PostgreSQL cluster with initdb and pg_ctl, serving TLS with
+# a certificate made by openssl.
+if { ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; } \
+    || ! command -v openssl >/dev/null 2>&1; then
+    echo "== installing postgresql and openssl"
     export DEBIAN_FRONTEND=noninteractive
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq postgresql >/dev/null
+    $SUDO apt-get install -y -qq postgresql openssl >/dev/null
 fi
 
 echo "== rustfmt"

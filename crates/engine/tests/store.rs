@@ -579,6 +579,21 @@ async fn a_store_from_before_integration_reporting_is_upgraded_and_keeps_its_run
 }
 
 #[tokio::test]
+async fn a_postgres_url_asking_for_tls_gets_encrypted_connections() {
+    let pg = Postgres::start();
+    let url = SecretString::from(format!("{}?sslmode=require", pg.url_text()));
+    let store = PostgresStore::open(&url).await.unwrap();
+    let run = store.begin_run(RunMode::Api, false).await.unwrap();
+    let (tls, all) = pg.tls_connections();
+    assert!(all > 0 && tls == all, "{tls} of {all} connections use TLS");
+    store
+        .finish_run(run.id, RunStatus::Succeeded, RunCounts::default(), None)
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_postgres_password_appears_in_no_error_nor_debug_output() {
     let pg = Postgres::start();
     let store = PostgresStore::open(&pg.url()).await.unwrap();

@@ -67,6 +67,7 @@ impl Postgres {
             ],
         );
         std::fs::remove_file(&pwfile).unwrap();
+        pg.make_certificate();
         pg.port = pg.start_on_a_free_port();
         pg.psql(&format!(
             "CREATE ROLE {DATABASE} LOGIN PASSWORD '{}'",
@@ -120,6 +121,47 @@ impl Postgres {
         self.psql("CHECKPOINT");
     }
 
+    /// A self-signed certificate for the server (`server.crt`, `server.key` in the data directory,
+    /// PostgreSQL's defaults), so a URL with `sslmode=require` talks TLS, as managed databases ask.
+    fn make_certificate(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data_dir();
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl (install Debian's openssl): {e}"));
+        assert!(
+            out.status.success(),
+            "openssl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // PostgreSQL takes only a key its own user owns and nobody else can read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if self.run_as.is_some() {
+            let (uid, gid) = server_user_ids();
+            for file in [&crt, &key] {
+                std::os::unix::fs::chown(file, Some(uid), Some(gid)).unwrap();
+            }
+        }
+    }
+
+    /// How many of coupa-sync's connections to the server use TLS, and how many there are.
+    pub fn tls_connections(&self) -> (u32, u32) {
+        let counts = self.psql(&format!(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.usename = '{DATABASE}'"
+        ));
+        let mut numbers = counts.split('|').map(|n| n.trim().parse::<u32>().unwrap());
+        (numbers.next().unwrap(), numbers.next().unwrap())
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -170,7 +212,7 @@ impl Postgres {
                     "60",
                     "-o",
                     // -F: no fsync, the cluster is thrown away anyway.
-                    &format!("-p {port} -k {socket_dir} -h 127.0.0.1 -F"),
+                    &format!("-p {port} -k {socket_dir} -h 127.0.0.1 -F -c ssl=on"),
                     "start",
                 ],
             );
