@@ -62,8 +62,9 @@ pub(super) fn stored_body(body: &str) -> String {
     format!("{}\n… [cut: {} bytes in all]", &body[..cut], body.len())
 }
 
-/// A column value either backend can read into the same Rust type.
-pub(super) trait Stored: Sized {
+/// A column value either backend can read into the same Rust type. `pub` (in this private module)
+/// because `sql::Backend` names `Columns` in its bounds.
+pub trait Stored: Sized {
     fn from_sqlite(row: &SqliteRow, column: &str) -> Result<Self, sqlx::Error>;
     fn from_postgres(row: &PgRow, column: &str) -> Result<Self, sqlx::Error>;
 }
@@ -83,7 +84,7 @@ macro_rules! stored {
 stored!(String, Option<String>, i64, Option<i64>, bool);
 
 /// A row of either backend, read by column name.
-pub(super) trait Columns {
+pub trait Columns {
     fn column<T: Stored>(&self, column: &str) -> Result<T, sqlx::Error>;
 }
 

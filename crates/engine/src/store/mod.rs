@@ -14,6 +14,7 @@ mod records;
 mod redact;
 pub mod report;
 mod schema;
+mod sql;
 mod sqlite;
 
 pub use any::AnyStore;
