@@ -141,6 +141,19 @@ fn id_of(raw: &str, model: &str) -> Result<i64, String> {
         .map_err(|_| format!("Couldn't find {model} with 'id'={raw}"))
 }
 
+/// The entry of `table` that path segment `raw` names, or Coupa's "Couldn't find" message for it.
+fn by_id<T: Clone>(
+    table: &std::collections::BTreeMap<i64, T>,
+    raw: &str,
+    model: &str,
+) -> Result<T, String> {
+    let id = id_of(raw, model)?;
+    table
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| format!("Couldn't find {model} with 'id'={raw}"))
+}
+
 fn one<T: Serialize>(status: StatusCode, format: Format, root: &str, record: &T) -> Response {
     body::answer(
         status,
@@ -274,15 +287,8 @@ async fn show_integration(
     Wants(format): Wants,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = id_of(&raw, "Integration").map_err(|m| not_found(format, INTEGRATION, m))?;
-    let found = state.integrations.read().integrations.get(&id).cloned();
-    let integration = found.ok_or_else(|| {
-        not_found(
-            format,
-            INTEGRATION,
-            format!("Couldn't find Integration with 'id'={raw}"),
-        )
-    })?;
+    let integration = by_id(&state.integrations.read().integrations, &raw, "Integration")
+        .map_err(|m| not_found(format, INTEGRATION, m))?;
     Ok(one(StatusCode::OK, format, "integration", &integration))
 }
 
@@ -373,15 +379,12 @@ async fn show_contact(
     Wants(format): Wants,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = id_of(&raw, "IntegrationContact").map_err(|m| not_found(format, CONTACT, m))?;
-    let found = state.integrations.read().contacts.get(&id).cloned();
-    let contact = found.ok_or_else(|| {
-        not_found(
-            format,
-            CONTACT,
-            format!("Couldn't find IntegrationContact with 'id'={raw}"),
-        )
-    })?;
+    let contact = by_id(
+        &state.integrations.read().contacts,
+        &raw,
+        "IntegrationContact",
+    )
+    .map_err(|m| not_found(format, CONTACT, m))?;
     Ok(one(StatusCode::OK, format, "integration-contact", &contact))
 }
 
@@ -467,15 +470,8 @@ async fn show_run(
     Wants(format): Wants,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = id_of(&raw, "IntegrationRun").map_err(|m| not_found(format, RUN, m))?;
-    let found = state.integrations.read().runs.get(&id).cloned();
-    let run = found.ok_or_else(|| {
-        not_found(
-            format,
-            RUN,
-            format!("Couldn't find IntegrationRun with 'id'={raw}"),
-        )
-    })?;
+    let run = by_id(&state.integrations.read().runs, &raw, "IntegrationRun")
+        .map_err(|m| not_found(format, RUN, m))?;
     Ok(one(
         StatusCode::OK,
         format,
@@ -594,16 +590,8 @@ async fn show_record(
     Wants(format): Wants,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let resource = kind.resource();
-    let id = id_of(&raw, kind.model()).map_err(|m| not_found(format, resource, m))?;
-    let found = state.integrations.read().records(kind).get(&id).cloned();
-    let record = found.ok_or_else(|| {
-        not_found(
-            format,
-            resource,
-            format!("Couldn't find {} with 'id'={raw}", kind.model()),
-        )
-    })?;
+    let record = by_id(state.integrations.read().records(kind), &raw, kind.model())
+        .map_err(|m| not_found(format, kind.resource(), m))?;
     Ok(one(StatusCode::OK, format, names(kind).2, &record))
 }
 
